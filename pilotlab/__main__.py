@@ -1,0 +1,5 @@
+import sys
+
+from pilotlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,169 @@
+"""The `pilotlab` command: one entry point, subcommands per service.
+
+Bad arguments and unreachable services end with one line on stderr and exit code 2; only a bug
+shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from pilotlab import __version__
+from pilotlab.errors import PilotlabError
+from pilotlab.settings import Settings
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"pilotlab: {message} (see `{self.prog} --help`)\n")
+
+
+def _service_flags(parser: argparse.ArgumentParser, *, database: bool = True, mqtt: bool = False) -> None:
+    if database:
+        parser.add_argument("--database-url", help="PostgreSQL URL (env PILOTLAB_DATABASE_URL)")
+    if mqtt:
+        parser.add_argument("--mqtt-url", help="broker URL mqtt://host:port (env PILOTLAB_MQTT_URL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pilotlab", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"pilotlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="run the whole stack on embedded defaults (Ctrl-C stops it)")
+    _service_flags(demo, mqtt=True)
+    demo.add_argument("--api-port", type=int, help="API port (default 8000)")
+    demo.add_argument("--devices-per-kind", type=int, default=3, help="simulated devices of each kind")
+    demo.add_argument("--broker", choices=["auto", "mosquitto", "iotcore"], default="auto",
+                      help="embedded broker when no --mqtt-url: mosquitto if on PATH, else iotcore")
+    demo.add_argument("--data-dir", help="where embedded services keep their state (default .pilotlab)")
+    demo.set_defaults(run=_demo)
+
+    ingest = commands.add_parser("ingest", help="run one ingest worker (MQTT → PostgreSQL)")
+    _service_flags(ingest, mqtt=True)
+    ingest.add_argument("--worker-id", help="stable id of this worker within the share group")
+    ingest.add_argument("--share-group", help="MQTT v5 shared-subscription group name")
+    ingest.add_argument("--drain", action="store_true",
+                        help="scale-down: take what the broker holds for this worker id, store it, "
+                             "then end the session and exit")
+    ingest.set_defaults(run=_ingest)
+
+    api = commands.add_parser("api", help="serve the HTTP API")
+    _service_flags(api)
+    api.add_argument("--host", help="bind address (default 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default 8000)")
+    api.set_defaults(run=_api)
+
+    sim = commands.add_parser("simulate", help="publish a simulated fleet of a registered pilot")
+    _service_flags(sim, mqtt=True)
+    sim.add_argument("--pilot", required=True, help="pilot id whose registered devices to simulate")
+    sim.add_argument("--speed", type=float, default=1.0,
+                     help="time compression: 10 makes every device report 10× as often")
+    sim.add_argument("--duration", type=float, help="stop after this many seconds")
+    sim.add_argument("--seed", type=int, default=1, help="random seed")
+    sim.set_defaults(run=_simulate)
+
+    db = commands.add_parser("db", help="database tasks")
+    db_commands = db.add_subparsers(dest="db_command", metavar="TASK", parser_class=_Parser, required=True)
+    migrate = db_commands.add_parser("migrate", help="create or update the schema (detects TimescaleDB)")
+    _service_flags(migrate)
+    migrate.set_defaults(run=_migrate)
+    seed = db_commands.add_parser("seed-demo", help="register the demo firm, pilot and devices")
+    _service_flags(seed)
+    seed.add_argument("--devices-per-kind", type=int, default=3)
+    seed.set_defaults(run=_seed_demo)
+    return parser
+
+
+def _settings(args: argparse.Namespace, **mapping: str) -> Settings:
+    """Settings from the environment, overridden by the flags that were given."""
+    overrides = {}
+    for flag in ("database_url", "mqtt_url", "worker_id", "share_group", "data_dir"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[flag] = value
+    for flag, field_name in mapping.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[field_name] = value
+    return Settings(**overrides)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pilotlab.demo import run_demo
+
+    return run_demo(_settings(args, api_port="api_port"), devices_per_kind=args.devices_per_kind,
+                    broker=args.broker)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.worker import run_worker
+
+    return run_worker(_settings(args), drain=args.drain)
+
+
+def _api(args: argparse.Namespace) -> int:
+    from api.server import serve
+
+    return serve(_settings(args, host="api_host", port="api_port"))
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from simulators.fleet import run_simulation
+
+    return run_simulation(_settings(args), pilot_id=args.pilot, speed=args.speed,
+                          duration_s=args.duration, seed=args.seed)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from store.migrate import migrate
+
+    report = migrate(_settings(args).require_database_url())
+    applied = ", ".join(report.applied) or "none (schema up to date)"
+    print(f"migrations applied: {applied}")
+    print(report.capabilities.note)
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace) -> int:
+    from simulators.seed import seed_demo_pilot
+
+    pilot = seed_demo_pilot(_settings(args).require_database_url(), devices_per_kind=args.devices_per_kind)
+    print(f"demo pilot {pilot.pilot_id} with {len(pilot.device_ids)} devices")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return run(args)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        print(f"pilotlab: invalid setting {where}: {err['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except PilotlabError as exc:
+        print(f"pilotlab: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

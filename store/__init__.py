@@ -1,0 +1,1 @@
+"""Schema, migrations, connections and the queries other packages share."""

@@ -1,0 +1,131 @@
+"""Real services for every test.
+
+- PostgreSQL: the server named by PILOTLAB_TEST_DATABASE_URL (an admin URL; CI on this machine:
+  postgresql://postgres@127.0.0.1:5432/postgres), else an embedded pgserver. Each test session
+  creates its own throwaway database, migrates it, and drops it at the end.
+- MQTT: the broker named by PILOTLAB_TEST_MQTT_URL (CI: mqtt://127.0.0.1:1883), else an
+  embedded one (mosquitto on PATH, else iotcore). Tests that need a broker with pilotlab's tuned
+  config, or one they can stop, start their own through `own_broker`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from store.migrate import migrate
+
+
+def _admin_database_url(tmp_root: Path, stack: list[Callable[[], None]]) -> str:
+    url = os.environ.get("PILOTLAB_TEST_DATABASE_URL")
+    if url:
+        return url
+    from pilotlab.embedded.postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_root / "pg")
+    stack.append(server.stop)
+    return server.start()
+
+
+def _with_database(url: str, name: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def services_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def admin_database_url(services_root: Path) -> Iterator[str]:
+    cleanups: list[Callable[[], None]] = []
+    try:
+        yield _admin_database_url(services_root, cleanups)
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup()
+
+
+@pytest.fixture(scope="session")
+def make_database(admin_database_url: str) -> Iterator[Callable[[], str]]:
+    """Factory of throwaway migrated databases; all are dropped when the session ends."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"pilotlab_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        url = _with_database(admin_database_url, name)
+        migrate(url)
+        return url
+
+    yield create
+    with psycopg.connect(admin_database_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def database_url(make_database: Callable[[], str]) -> str:
+    """The session's shared throwaway database. Tests isolate by creating their own pilots."""
+    return make_database()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(services_root: Path) -> Iterator[str]:
+    url = os.environ.get("PILOTLAB_TEST_MQTT_URL")
+    if url:
+        yield url
+        return
+    from pilotlab.embedded.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(services_root / "broker")
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Start a private broker with pilotlab's tuned config; stopped after the test.
+
+    `own_broker()` prefers mosquitto and falls back to iotcore; `own_broker(prefer="iotcore")`
+    forces the fallback. Returns the EmbeddedBroker (its `.url`, `.stop()`, `.start()`).
+    """
+    from pilotlab.embedded.broker import EmbeddedBroker
+
+    started: list[EmbeddedBroker] = []
+
+    def start(prefer: str = "auto") -> EmbeddedBroker:
+        broker = EmbeddedBroker(tmp_path / f"broker{len(started)}", prefer=prefer)  # type: ignore[arg-type]
+        broker.start()
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def unique_id() -> Callable[[str], str]:
+    """Ids unique to this test, so tests sharing a database or broker never see each other."""
+    suffix = uuid.uuid4().hex[:8]
+    return lambda prefix: f"{prefix}-{suffix}"
+
+
+requires_mosquitto = pytest.mark.skipif(
+    shutil.which("mosquitto") is None,
+    reason="needs a mosquitto binary on PATH (Debian package 'mosquitto')",
+)
