@@ -1,0 +1,13 @@
+"""Broker → decode → validate → batch → commit → ack, with dead letters.
+
+Threading model (the one place it is described):
+
+- paho's network thread runs `MqttSource`'s callbacks. `on_message` does no I/O: it appends an
+  `Inbound` to the bounded `HandOff` and returns.
+- The worker's main thread takes batches from the hand-off, decodes and validates them
+  (`Decoder`), writes rows and dead letters in one transaction (`BatchWriter`), and only after
+  the commit acknowledges each message to the broker (`MqttSource.ack`, thread-safe in paho).
+- Backpressure: the CONNECT property ReceiveMaximum caps the unacknowledged messages the broker
+  sends, and the hand-off holds at most that many; if the database stalls, acks stop, the broker
+  stops sending and keeps the rest in this worker's persistent session.
+"""

@@ -1,0 +1,150 @@
+"""Turn a batch of `Inbound` messages into telemetry rows and dead letters.
+
+Every message ends as exactly one of the two: a row to store, or a dead letter with a reason
+from `pilotlab.errors.RejectReason`. Nothing raised here escapes for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+
+from devices.contract import TopicAddress, decode_payload, parse_topic
+from devices.kinds import Channel
+from ingest.directory import DeviceEntry
+from ingest.handoff import Inbound
+from pilotlab.errors import MessageRejected, RejectReason
+
+EARLIEST_DEVICE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Column order of the staging table and of every row tuple (ingest.writer relies on it).
+KEY_COLUMNS = ("device_id", "seq", "device_time", "ingest_time", "channel", "size_bytes")
+METRIC_COLUMNS = (
+    "relay_on", "power_w", "energy_wh", "trigger",
+    "lat", "lon", "accuracy_m", "speed_mps", "fix_type",
+    "temperature_c", "humidity_pct", "pm25_ugm3", "pm10_ugm3", "co2_ppm", "noise_dba",
+    "battery_pct",
+    "state", "rssi_dbm", "uptime_s", "firmware",
+    "event", "detail",
+)
+COLUMNS = KEY_COLUMNS + METRIC_COLUMNS
+
+
+class DeadLetter(NamedTuple):
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: RejectReason
+    detail: str
+    pilot_id: str | None
+    device_id: str | None
+
+
+class DecodedBatch(NamedTuple):
+    rows: list[tuple[Any, ...]]
+    sources: list[Inbound]  # sources[i] is the message rows[i] came from
+    dead_letters: list[DeadLetter]
+
+
+DeviceLookup = Callable[[str], DeviceEntry | None]
+
+
+class Decoder:
+    def __init__(self, max_payload_bytes: int, future_tolerance_s: float) -> None:
+        self._max_payload_bytes = max_payload_bytes
+        self._future_tolerance = timedelta(seconds=future_tolerance_s)
+        self._topics: dict[str, TopicAddress | MessageRejected] = {}
+
+    def decode(self, batch: list[Inbound], lookup: DeviceLookup) -> DecodedBatch:
+        rows: list[tuple[Any, ...]] = []
+        sources: list[Inbound] = []
+        dead: list[DeadLetter] = []
+        latest_allowed = datetime.now(UTC) + self._future_tolerance
+        for message in batch:
+            address: TopicAddress | None = None
+            try:
+                address = self._address(message.topic)
+                rows.append(self._row(message, address, lookup, latest_allowed))
+                sources.append(message)
+            except MessageRejected as rejected:
+                dead.append(dead_letter(message, rejected.reason, rejected.detail, address))
+        return DecodedBatch(rows, sources, dead)
+
+    def _address(self, topic: str) -> TopicAddress:
+        cached = self._topics.get(topic)
+        if cached is None:
+            try:
+                cached = parse_topic(topic)
+            except MessageRejected as rejected:
+                cached = rejected
+            if len(self._topics) > 100_000:
+                self._topics.clear()
+            self._topics[topic] = cached
+        if isinstance(cached, MessageRejected):
+            raise cached
+        return cached
+
+    def _row(
+        self, message: Inbound, address: TopicAddress, lookup: DeviceLookup, latest_allowed: datetime
+    ) -> tuple[Any, ...]:
+        size = len(message.payload)
+        if size > self._max_payload_bytes:
+            raise MessageRejected(RejectReason.PAYLOAD_TOO_LARGE,
+                                  f"{size} bytes, the limit is {self._max_payload_bytes}")
+        device = lookup(address.device_id)
+        if device is None:
+            raise MessageRejected(RejectReason.UNKNOWN_DEVICE,
+                                  f"device {address.device_id!r} is not registered")
+        if device.pilot_id != address.pilot_id:
+            raise MessageRejected(RejectReason.PILOT_MISMATCH,
+                                  f"device {address.device_id!r} belongs to pilot {device.pilot_id!r}")
+        reading = decode_payload(device.kind, address.channel, message.payload)
+        ts = reading.ts
+        if ts < EARLIEST_DEVICE_TIME or ts > latest_allowed:
+            raise MessageRejected(RejectReason.TIMESTAMP_OUT_OF_RANGE,
+                                  f"ts {ts.isoformat()} is before 2000 or too far in the future")
+        if device.decommissioned_at is not None and ts > device.decommissioned_at:
+            raise MessageRejected(RejectReason.DEVICE_DECOMMISSIONED,
+                                  f"device {address.device_id!r} was decommissioned at "
+                                  f"{device.decommissioned_at.isoformat()}")
+        values = reading.__dict__
+        metrics = [values.get(column) for column in METRIC_COLUMNS]
+        if address.channel is Channel.EVENT:
+            metrics[-1] = _detail_json(values.get("detail"))
+        if address.channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):
+            raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
+        return (
+            address.device_id, reading.seq, ts,
+            datetime.fromtimestamp(message.received_at, UTC),
+            address.channel.value, size, *metrics,
+        )
+
+
+def _detail_json(detail: dict[str, Any] | None) -> str | None:
+    """The event detail as JSON text PostgreSQL's jsonb accepts, or a rejection."""
+    if detail is None:
+        return None
+    try:
+        text = orjson.dumps(detail).decode()
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"detail: {exc}") from None
+    if "\\u0000" in text:
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "detail: NUL characters are not allowed")
+    return text
+
+
+MAX_DETAIL_CHARS = 500
+
+
+def dead_letter(message: Inbound, reason: RejectReason, detail: str,
+                address: TopicAddress | None = None) -> DeadLetter:
+    # The detail may quote field names from the payload: keep it printable text PostgreSQL accepts.
+    detail = detail.replace("\x00", "\\0")[:MAX_DETAIL_CHARS]
+    return DeadLetter(
+        datetime.fromtimestamp(message.received_at, UTC), message.topic.replace("\x00", ""),
+        message.payload, reason, detail,
+        address.pilot_id if address else None, address.device_id if address else None,
+    )

@@ -1,0 +1,188 @@
+"""One ingest worker: the loop that moves batches from the hand-off to the database and acks.
+
+See ingest/__init__.py for the threading model. Shutdown on SIGTERM/SIGINT: stop taking new
+batches, write and commit what was already handed over, ack it, disconnect (the session stays,
+so anything the broker sent after that is redelivered when this worker id returns).
+
+Scale-down (`drain=True`): resume this worker id's session, leave the share group, store what the
+session held until the broker has sent nothing for `DRAIN_IDLE_S`, then disconnect with session
+expiry 0 so nothing is left stranded under an id that will not come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from types import FrameType
+
+import psycopg
+
+from devices.contract import subscription_filter
+from ingest.decode import Decoder
+from ingest.directory import DeviceDirectory
+from ingest.handoff import HandOff, Inbound
+from ingest.mqtt_source import MqttSource, shared_filter
+from ingest.writer import BatchWriter, WriteResult
+from pilotlab.errors import ConfigError
+from pilotlab.settings import Settings
+from store.connection import connect
+
+log = logging.getLogger(__name__)
+
+DRAIN_IDLE_S = 2.0
+STATS_EVERY_S = 30.0
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0
+_CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    database_retries: int = 0
+    last_commit_s: float = 0.0
+
+    def add(self, batch_size: int, result: WriteResult, reasons: Counter[str], commit_s: float) -> None:
+        self.received += batch_size
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.dead_lettered.update(reasons)
+        self.batches += 1
+        self.last_commit_s = commit_s
+
+    def summary(self) -> str:
+        dead = sum(self.dead_lettered.values())
+        return (f"received {self.received}, stored {self.stored}, duplicates {self.duplicates}, "
+                f"dead letters {dead} {dict(self.dead_lettered) if dead else ''}".rstrip())
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stats = IngestStats()
+        self.handoff = HandOff(settings.receive_maximum)
+        self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s)
+        self.directory = DeviceDirectory(settings.registry_refresh_s)
+        self.source = MqttSource(
+            settings.mqtt, settings.ingest_client_id,
+            shared_filter(settings.share_group, subscription_filter()), self.handoff,
+            session_expiry_s=settings.session_expiry_s, receive_maximum=settings.receive_maximum,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+            clock=time.time,
+        )
+        self._database_url = settings.require_database_url()
+        self._conn: psycopg.Connection | None = None
+        self._writer: BatchWriter | None = None
+        self.ready = threading.Event()  # set once connected and subscribed
+
+    def run(self, stop: threading.Event, *, drain: bool = False) -> IngestStats:
+        self._open_database()
+        self.source.start()
+        log.info("ingest worker %s consuming %s", self.settings.ingest_client_id, self.source.subscription)
+        if drain:
+            self.source.unsubscribe()
+        self.ready.set()
+        try:
+            self._consume(stop, drain)
+        finally:
+            self.source.stop(end_session=drain and not stop.is_set())
+            if self._conn is not None:
+                self._conn.close()
+        log.info("ingest worker stopped: %s", self.stats.summary())
+        return self.stats
+
+    def _consume(self, stop: threading.Event, drain: bool) -> None:
+        size, linger = self.settings.batch_size, self.settings.batch_linger_ms / 1000
+        last_message = last_stats = time.monotonic()
+        while not stop.is_set():
+            batch = self.handoff.take(size, wait_s=0.2, linger_s=linger)
+            now = time.monotonic()
+            if batch:
+                self._store_and_ack(batch, stop)
+                last_message = now
+            elif drain and now - last_message >= DRAIN_IDLE_S:
+                return
+            if now - last_stats >= STATS_EVERY_S:
+                log.info("%s; hand-off %d/%d", self.stats.summary(), len(self.handoff), self.handoff.capacity)
+                last_stats = now
+        # Stopping: what paho already handed over is stored and acked; the rest stays with the broker.
+        while batch := self.handoff.take(size, wait_s=0):
+            if not self._store_and_ack(batch, None):
+                break
+
+    def _store_and_ack(self, batch: list[Inbound], stop: threading.Event | None) -> bool:
+        """Write one batch, retrying through database outages; ack only after the commit.
+
+        Returns False if it gave up because the worker is stopping while the database is down
+        (nothing acked: the broker redelivers those messages to this worker id later)."""
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                started = time.perf_counter()
+                conn, writer = self._database()
+                self.directory.refresh_if_due(conn)
+                decoded = self.decoder.decode(batch, lambda device_id: self.directory.lookup(device_id, conn))
+                result = writer.write(decoded)
+                break
+            except _CONNECTION_LOST as exc:
+                self.stats.database_retries += 1
+                self._drop_database()
+                log.warning("database unavailable (%s); retrying in %.1f s, %d messages held unacked",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                            delay, len(batch))
+                if stop is None or stop.wait(delay):
+                    return False
+                delay = min(delay * 2, RETRY_MAX_S)
+        ack = self.source.ack
+        for message in batch:
+            ack(message.mid, message.qos)
+        self.stats.add(len(batch), result, Counter(d.reason.value for d in decoded.dead_letters),
+                       time.perf_counter() - started)
+        return True
+
+    def _open_database(self) -> None:
+        conn = connect(self._database_url)
+        if conn.execute("SELECT to_regclass('telemetry') IS NULL").fetchone() == (True,):
+            conn.close()
+            raise ConfigError("the database has no pilotlab schema: run `pilotlab db migrate` first")
+        self.directory.load(conn)
+        self._conn, self._writer = conn, BatchWriter(conn)
+
+    def _database(self) -> tuple[psycopg.Connection, BatchWriter]:
+        if self._conn is None or self._writer is None:
+            conn = psycopg.connect(self._database_url, connect_timeout=5)
+            self._conn, self._writer = conn, BatchWriter(conn)
+        return self._conn, self._writer
+
+    def _drop_database(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+        self._conn = self._writer = None
+
+
+def run_worker(settings: Settings, *, drain: bool = False) -> int:
+    """The `pilotlab ingest` command: run until SIGTERM/SIGINT (or, draining, until idle)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the current batch and stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        IngestWorker(settings).run(stop, drain=drain)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

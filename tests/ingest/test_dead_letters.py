@@ -1,0 +1,128 @@
+"""Every payload that cannot become a reading is kept as a dead letter with its reason,
+its topic and its exact bytes; none is dropped, none registers a device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from devices.contract import TOPIC_ROOT, topic_for
+from tests.ingest import payloads
+from tests.support import RegisteredPilot, count_rows, publish, register_pilot, wait_until
+
+
+def _dead_letter(database_url: str, topic: str, body: bytes) -> tuple | None:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT reason, detail, payload, pilot_id, device_id FROM dead_letter WHERE topic = %s AND payload = %s",
+            (topic, body),
+        ).fetchone()
+
+
+def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
+    """(topic, payload, expected reason) for each kind of bad message."""
+    sw = topic_for(pilot.pilot_id, pilot.switch_id, "telemetry")
+    far_future = int((datetime.now(UTC) + timedelta(days=30)).timestamp() * 1000)
+    cases = {
+        "malformed_json": (sw, b'{"ts": 1764000000000, "seq": ', "malformed_json"),
+        "not_an_object": (sw, b"[1, 2, 3]", "invalid_payload"),
+        "wrong_type": (sw, payloads.encode(payloads.switch(1, relay_on="maybe")), "invalid_payload"),
+        "missing_field": (sw, b'{"ts": 1764000000000, "seq": 1, "relay_on": true}', "invalid_payload"),
+        "unknown_field": (sw, payloads.encode(payloads.switch(1, colour="red")), "invalid_payload"),
+        "negative_seq": (sw, payloads.encode(payloads.switch(-1)), "out_of_range"),
+        "humidity_over_100": (topic_for(pilot.pilot_id, pilot.env_id, "telemetry"),
+                              payloads.encode(payloads.environment(1, humidity_pct=140.0)), "out_of_range"),
+        "latitude_over_90": (topic_for(pilot.pilot_id, pilot.tracker_id, "telemetry"),
+                             payloads.encode(payloads.tracker(1, lat=91.0)), "out_of_range"),
+        "nan": (sw, b'{"ts": 1764000000000, "seq": 1, "relay_on": true, "power_w": NaN, "energy_wh": 1}',
+                "invalid_payload"),
+        "timestamp_without_zone": (sw, payloads.encode(payloads.switch(1, ts="2026-11-25T10:00:00")),
+                                   "invalid_payload"),
+        "timestamp_in_1970": (sw, payloads.encode(payloads.switch(1, ts=1000)), "timestamp_out_of_range"),
+        "timestamp_next_month": (sw, payloads.encode(payloads.switch(1, ts=far_future)), "timestamp_out_of_range"),
+        "unknown_device": (topic_for(pilot.pilot_id, "nobody-" + pilot.switch_id, "telemetry"),
+                           payloads.encode(payloads.switch(1)), "unknown_device"),
+        "unknown_channel": (f"{TOPIC_ROOT}/{pilot.pilot_id}/{pilot.switch_id}/gossip",
+                            payloads.encode(payloads.switch(1)), "topic_invalid"),
+        "too_large": (sw, b'{"pad": "' + b"x" * 20_000 + b'"}', "payload_too_large"),
+        "not_utf8": (sw, b"\xff\xfe\x00garbage", "malformed_json"),
+    }
+    return cases[name]
+
+
+@pytest.mark.parametrize("case", [
+    "malformed_json", "not_an_object", "wrong_type", "missing_field", "unknown_field", "negative_seq",
+    "humidity_over_100", "latitude_over_90", "nan", "timestamp_without_zone", "timestamp_in_1970",
+    "timestamp_next_month", "unknown_device", "unknown_channel", "too_large", "not_utf8",
+])
+def test_a_bad_payload_lands_in_dead_letters_with_its_reason_and_exact_bytes(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable, case: str,
+) -> None:
+    topic, body, reason = _case(pilot, case)
+    thread_worker()
+    publish(mqtt_url, [(topic, body)])
+    found = wait_until(lambda: _dead_letter(database_url, topic, body), 10, what=f"the {case} dead letter")
+    assert found[0] == reason
+    assert found[1], "the dead letter says why"
+    assert bytes(found[2]) == body
+    assert count_rows(database_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)",
+                      (pilot.device_ids,)) == 0
+
+
+def test_a_message_for_a_device_of_another_pilot_is_refused_as_pilot_mismatch(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+    unique_id: Callable[[str], str],
+) -> None:
+    other = register_pilot(database_url, unique_id("other"))
+    topic = topic_for(other.pilot_id, pilot.switch_id, "telemetry")
+    body = payloads.encode(payloads.switch(1))
+    thread_worker()
+    publish(mqtt_url, [(topic, body)])
+    found = wait_until(lambda: _dead_letter(database_url, topic, body), 10, what="the dead letter")
+    assert (found[0], found[3], found[4]) == ("pilot_mismatch", other.pilot_id, pilot.switch_id)
+
+
+def test_messages_after_decommissioning_are_refused_but_earlier_late_ones_are_kept(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+) -> None:
+    decommissioned_at = datetime.now(UTC) - timedelta(minutes=10)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE device SET decommissioned_at = %s, decommission_reason = 'battery swap' "
+                     "WHERE id = %s", (decommissioned_at, pilot.env_id))
+    topic = topic_for(pilot.pilot_id, pilot.env_id, "telemetry")
+    before = payloads.encode(payloads.environment(1, ts=int((decommissioned_at - timedelta(minutes=5)).timestamp() * 1000)))
+    after = payloads.encode(payloads.environment(2))
+    thread_worker()
+    publish(mqtt_url, [(topic, before), (topic, after)])
+    found = wait_until(lambda: _dead_letter(database_url, topic, after), 10, what="the dead letter")
+    assert found[0] == "device_decommissioned"
+    assert count_rows(database_url, "SELECT count(*) FROM telemetry WHERE device_id = %s AND seq = 1",
+                      (pilot.env_id,)) == 1
+
+
+def test_an_unknown_device_is_never_auto_registered(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+) -> None:
+    stranger = "stranger-" + pilot.switch_id
+    topic = topic_for(pilot.pilot_id, stranger, "telemetry")
+    body = payloads.encode(payloads.switch(1))
+    thread_worker()
+    publish(mqtt_url, [(topic, body)])
+    wait_until(lambda: _dead_letter(database_url, topic, body), 10, what="the dead letter")
+    assert count_rows(database_url, "SELECT count(*) FROM device WHERE id = %s", (stranger,)) == 0
+
+
+def test_a_device_registered_while_ingest_runs_is_accepted_without_a_restart(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+) -> None:
+    thread_worker()
+    late = "late-" + pilot.switch_id
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s) "
+                     "VALUES (%s, %s, 'smart_switch', 'wifi', 60)", (late, pilot.pilot_id))
+    publish(mqtt_url, [(topic_for(pilot.pilot_id, late, "telemetry"), payloads.encode(payloads.switch(1)))])
+    wait_until(lambda: count_rows(database_url, "SELECT count(*) FROM telemetry WHERE device_id = %s", (late,)),
+               10, what="the late device's reading")
