@@ -54,7 +54,7 @@ class MqttSource:
         self._handoff = handoff
         self._clock = clock
         self._connected = threading.Event()
-        self._subscribed = threading.Event()
+        self.subscribed = threading.Event()
         self._connect_error: str | None = None
         self.connections = 0
         self.session_resumed = False
@@ -108,18 +108,21 @@ class MqttSource:
         if failed:
             log.error("subscription to %s refused: %s", self.subscription, failed[0])
         else:
-            self._subscribed.set()
+            self.subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, properties: Properties | None) -> None:
-        self._subscribed.clear()
+        self.subscribed.clear()
         if reason.is_failure or reason.value != 0:
             log.warning("disconnected from %s: %s; paho reconnects", self.endpoint, reason)
 
     # --- the writer's thread ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect, resume or create the session and subscribe; ServiceUnavailable if it can't."""
+        """Connect and resume or create the session; ServiceUnavailable if it can't.
+
+        Returns on CONNACK, without waiting for SUBACK: a resumed session starts delivering at
+        once, so the caller must start taking from the hand-off right away (see `subscribed`)."""
         try:
             self._client.connect(self.endpoint.host, self.endpoint.port, keepalive=KEEPALIVE_S,
                                  clean_start=False, properties=self._connect_properties)
@@ -131,10 +134,6 @@ class MqttSource:
             self._client.loop_stop()
             raise ServiceUnavailable(self._connect_error or f"no CONNACK from {self.endpoint} "
                                      f"within {CONNECT_TIMEOUT_S} s")
-        if not self._subscribed.wait(CONNECT_TIMEOUT_S):
-            self._client.disconnect()
-            self._client.loop_stop()
-            raise ServiceUnavailable(f"the broker did not grant the subscription {self.subscription}")
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:

@@ -27,13 +27,14 @@ from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
 from ingest.mqtt_source import MqttSource, shared_filter
 from ingest.writer import BatchWriter, WriteResult
-from pilotlab.errors import ConfigError
+from pilotlab.errors import ConfigError, ServiceUnavailable
 from pilotlab.settings import Settings
 from store.connection import connect
 
 log = logging.getLogger(__name__)
 
 DRAIN_IDLE_S = 2.0
+SUBSCRIBE_TIMEOUT_S = 10.0
 STATS_EVERY_S = 30.0
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0
 _CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
@@ -67,7 +68,9 @@ class IngestWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stats = IngestStats()
-        self.handoff = HandOff(settings.receive_maximum)
+        # Twice the receive window: a broker resending a resumed session's in-flight messages may
+        # briefly overshoot ReceiveMaximum, and a full hand-off stalls paho's network thread.
+        self.handoff = HandOff(2 * settings.receive_maximum)
         self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s)
         self.directory = DeviceDirectory(settings.registry_refresh_s)
         self.source = MqttSource(
@@ -86,10 +89,6 @@ class IngestWorker:
     def run(self, stop: threading.Event, *, drain: bool = False) -> IngestStats:
         self._open_database()
         self.source.start()
-        log.info("ingest worker %s consuming %s", self.settings.ingest_client_id, self.source.subscription)
-        if drain:
-            self.source.unsubscribe()
-        self.ready.set()
         try:
             self._consume(stop, drain)
         finally:
@@ -101,14 +100,16 @@ class IngestWorker:
 
     def _consume(self, stop: threading.Event, drain: bool) -> None:
         size, linger = self.settings.batch_size, self.settings.batch_linger_ms / 1000
-        last_message = last_stats = time.monotonic()
+        last_message = last_stats = started = time.monotonic()
         while not stop.is_set():
+            if not self.ready.is_set():
+                self._await_subscription(started, drain)
             batch = self.handoff.take(size, wait_s=0.2, linger_s=linger)
             now = time.monotonic()
             if batch:
                 self._store_and_ack(batch, stop)
                 last_message = now
-            elif drain and now - last_message >= DRAIN_IDLE_S:
+            elif drain and self.ready.is_set() and now - last_message >= DRAIN_IDLE_S:
                 return
             if now - last_stats >= STATS_EVERY_S:
                 log.info("%s; hand-off %d/%d", self.stats.summary(), len(self.handoff), self.handoff.capacity)
@@ -117,6 +118,15 @@ class IngestWorker:
         while batch := self.handoff.take(size, wait_s=0):
             if not self._store_and_ack(batch, None):
                 break
+
+    def _await_subscription(self, started: float, drain: bool) -> None:
+        if self.source.subscribed.is_set():
+            log.info("ingest worker %s consuming %s", self.settings.ingest_client_id, self.source.subscription)
+            if drain:
+                self.source.unsubscribe()
+            self.ready.set()
+        elif time.monotonic() - started > SUBSCRIBE_TIMEOUT_S:
+            raise ServiceUnavailable(f"the broker did not grant the subscription {self.source.subscription}")
 
     def _store_and_ack(self, batch: list[Inbound], stop: threading.Event | None) -> bool:
         """Write one batch, retrying through database outages; ack only after the commit.
