@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Quick start: set up and run the whole stack on embedded PostgreSQL and broker. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/pilotlab demo "$@"
