@@ -1,0 +1,61 @@
+"""The FastAPI application: routes, error mapping, and the connection pool's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from api import errors
+from api.routes import dead_letters, devices, firms, gateways, health, pilots, service, telemetry
+from pilotlab import __version__
+from pilotlab.settings import Settings
+from store.connection import open_pool
+from store.timeseries import read_capabilities
+
+DESCRIPTION = """
+Registry, telemetry and health of city IoT living-lab pilots.
+
+* **Registry**: firms run pilots; a pilot has gateways and devices. Ids are 1-64 of `A-Z a-z 0-9 _ . -`.
+  Devices and gateways are *decommissioned*, not deleted, once they have history.
+* **Telemetry**: raw messages or per-bucket aggregates of one device over a time range.
+* **Health**: a device is online while its last message arrived within 3 × its declared reporting interval.
+* **Dead letters**: messages the ingest could not store, with the reason.
+
+Every error answers `{"detail": "..."}` saying what to fix.
+"""
+
+TAGS = [
+    {"name": "firms", "description": "Companies that run pilots."},
+    {"name": "pilots", "description": "Time-boxed deployments at a site, at a living-lab stage 1-4."},
+    {"name": "gateways", "description": "Radio gateways a pilot's devices report through."},
+    {"name": "devices", "description": "Registered devices: kind, connectivity, declared reporting interval."},
+    {"name": "telemetry", "description": "Stored messages of a device."},
+    {"name": "health", "description": "Is each device reporting as declared?"},
+    {"name": "dead letters", "description": "Messages refused by the ingest, with the reason."},
+    {"name": "service", "description": "Liveness of the API and its database."},
+]
+
+
+def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:
+    """The API app. It opens a pool on `settings.database_url` at startup (or adopts `pool`, already
+    open) and closes it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = pool or open_pool(settings.require_database_url())
+        try:
+            with app.state.pool.connection() as conn:
+                app.state.capabilities = read_capabilities(conn)
+            yield
+        finally:
+            app.state.pool.close()
+
+    app = FastAPI(title="pilotlab", version=__version__, description=DESCRIPTION,
+                  openapi_tags=TAGS, lifespan=lifespan)
+    errors.install(app)
+    for routes in (firms, pilots, gateways, devices, telemetry, health, dead_letters, service):
+        app.include_router(routes.router)
+    return app

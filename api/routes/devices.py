@@ -1,0 +1,62 @@
+"""Devices: registered smart switches, location trackers and environment sensors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.database import Db
+from api.routes import ListLimit, ListOffset
+from api.schemas import Decommission, DeviceCreate, DeviceOut, DeviceUpdate, Problem
+from devices.kinds import DeviceKind
+from store import registry
+
+router = APIRouter(prefix="/devices", tags=["devices"],
+                   responses={404: {"model": Problem}, 422: {"model": Problem}})
+
+
+@router.post("", status_code=201, response_model=DeviceOut, responses={409: {"model": Problem}},
+             summary="Register a device")
+def create_device(body: DeviceCreate, conn: Db) -> registry.Device:
+    """The ingest accepts its messages within a second. 409 if the id is taken; 422 if `pilot_id`
+    or `gateway_id` names nothing registered."""
+    return registry.create(conn, registry.DEVICES, body.model_dump(exclude_unset=True))
+
+
+@router.get("", response_model=list[DeviceOut], summary="List devices, optionally of one pilot or kind")
+def list_devices(conn: Db, pilot_id: Annotated[str | None, Query()] = None,
+                 kind: Annotated[DeviceKind | None, Query()] = None,
+                 gateway_id: Annotated[str | None, Query()] = None,
+                 limit: ListLimit = 100, offset: ListOffset = 0) -> list[registry.Device]:
+    return registry.list_rows(conn, registry.DEVICES,
+                              {"pilot_id": pilot_id, "kind": kind, "gateway_id": gateway_id},
+                              limit=limit, offset=offset)
+
+
+@router.get("/{device_id}", response_model=DeviceOut, summary="Get a device")
+def get_device(device_id: str, conn: Db) -> registry.Device:
+    return registry.get(conn, registry.DEVICES, device_id)
+
+
+@router.patch("/{device_id}", response_model=DeviceOut,
+              summary="Change a device's connectivity, interval, gateway, model or commissioning time")
+def update_device(device_id: str, body: DeviceUpdate, conn: Db) -> registry.Device:
+    """Kind and pilot cannot change: register a new device instead."""
+    return registry.update(conn, registry.DEVICES, device_id, body.model_dump(exclude_unset=True))
+
+
+@router.post("/{device_id}/decommission", response_model=DeviceOut, responses={409: {"model": Problem}},
+             summary="Take a device out of service")
+def decommission_device(device_id: str, body: Decommission, conn: Db) -> registry.Device:
+    """Records when (default now) and why; from then on the ingest dead-letters its messages as
+    `device_decommissioned`. 409 if it already was; 422 if `at` is before its commissioning."""
+    return registry.decommission(conn, registry.DEVICES, device_id, body.reason, body.at)
+
+
+@router.delete("/{device_id}", status_code=204, responses={409: {"model": Problem}}, summary="Delete a device")
+def delete_device(device_id: str, conn: Db) -> Response:
+    """Only a device that never sent telemetry can be deleted (a registration mistake); one with
+    history is decommissioned instead, so reviewers keep its record."""
+    registry.delete(conn, registry.DEVICES, device_id)
+    return Response(status_code=204)

@@ -1,0 +1,53 @@
+"""Gateways: the radio gateways (Wi-Fi, LoRaWAN, cellular) a pilot's devices report through."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.database import Db
+from api.routes import ListLimit, ListOffset
+from api.schemas import Decommission, GatewayCreate, GatewayOut, GatewayUpdate, Problem
+from store import registry
+
+router = APIRouter(prefix="/gateways", tags=["gateways"],
+                   responses={404: {"model": Problem}, 422: {"model": Problem}})
+
+
+@router.post("", status_code=201, response_model=GatewayOut, responses={409: {"model": Problem}},
+             summary="Register a gateway")
+def create_gateway(body: GatewayCreate, conn: Db) -> registry.Gateway:
+    """409 if the id is taken; 422 if `pilot_id` names no pilot."""
+    return registry.create(conn, registry.GATEWAYS, body.model_dump(exclude_unset=True))
+
+
+@router.get("", response_model=list[GatewayOut], summary="List gateways, optionally of one pilot")
+def list_gateways(conn: Db, pilot_id: Annotated[str | None, Query()] = None,
+                  limit: ListLimit = 100, offset: ListOffset = 0) -> list[registry.Gateway]:
+    return registry.list_rows(conn, registry.GATEWAYS, {"pilot_id": pilot_id}, limit=limit, offset=offset)
+
+
+@router.get("/{gateway_id}", response_model=GatewayOut, summary="Get a gateway")
+def get_gateway(gateway_id: str, conn: Db) -> registry.Gateway:
+    return registry.get(conn, registry.GATEWAYS, gateway_id)
+
+
+@router.patch("/{gateway_id}", response_model=GatewayOut, summary="Change a gateway's protocol or description")
+def update_gateway(gateway_id: str, body: GatewayUpdate, conn: Db) -> registry.Gateway:
+    return registry.update(conn, registry.GATEWAYS, gateway_id, body.model_dump(exclude_unset=True))
+
+
+@router.post("/{gateway_id}/decommission", response_model=GatewayOut, responses={409: {"model": Problem}},
+             summary="Take a gateway out of service")
+def decommission_gateway(gateway_id: str, body: Decommission, conn: Db) -> registry.Gateway:
+    """Records when (default now) and why. 409 if it already was."""
+    return registry.decommission(conn, registry.GATEWAYS, gateway_id, body.reason, body.at)
+
+
+@router.delete("/{gateway_id}", status_code=204, responses={409: {"model": Problem}},
+               summary="Delete a gateway")
+def delete_gateway(gateway_id: str, conn: Db) -> Response:
+    """Only a gateway no device points at can be deleted."""
+    registry.delete(conn, registry.GATEWAYS, gateway_id)
+    return Response(status_code=204)

@@ -1,0 +1,277 @@
+"""HTTP request and response bodies.
+
+Request bodies refuse unknown fields, so a misspelt field is a 422 naming it rather than a change
+silently not made. `...Update` bodies are PATCHes: only the fields sent are changed. Optional fields
+default to None for "not sent", but an explicit null is refused unless the field is in the body's
+`NULLABLE` (columns that may be empty, e.g. a pilot's `ends_at`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from devices.contract import ID_PATTERN
+from devices.kinds import Connectivity, DeviceKind
+
+Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$"),
+               Field(description="1-64 characters of A-Z a-z 0-9 _ . -", examples=["pilot-01"])]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Stage = Annotated[int, Field(ge=1, le=4, description="living-lab stage 1-4")]
+IntervalS = Annotated[int, Field(ge=1, le=604_800, description="declared reporting interval, seconds")]
+PilotStatus = Literal["planned", "running", "completed", "cancelled"]
+GatewayProtocol = Literal["wifi", "lorawan", "cellular"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _null_only_where_nullable(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("cannot be null; leave the field out to keep its value or default")
+        return value
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- firms -------------------------------------------------------------------------------------
+
+class FirmCreate(Body):
+    NULLABLE = frozenset({"contact"})
+    id: Id
+    name: Name
+    contact: Text | None = None
+
+
+class FirmUpdate(Body):
+    NULLABLE = frozenset({"contact"})
+    name: Name | None = None
+    contact: Text | None = None
+
+
+class FirmOut(Out):
+    id: str
+    name: str
+    contact: str | None
+    created_at: datetime
+
+
+# --- pilots ------------------------------------------------------------------------------------
+
+class PilotCreate(Body):
+    NULLABLE = frozenset({"ends_at"})
+    id: Id
+    firm_id: Id
+    name: Name
+    site: Name
+    stage: Stage = 3
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    status: PilotStatus = "planned"
+
+
+class PilotUpdate(Body):
+    NULLABLE = frozenset({"ends_at"})
+    name: Name | None = None
+    site: Name | None = None
+    stage: Stage | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    status: PilotStatus | None = None
+
+
+class PilotOut(Out):
+    id: str
+    firm_id: str
+    name: str
+    site: str
+    stage: int
+    starts_at: datetime
+    ends_at: datetime | None
+    status: str
+    created_at: datetime
+
+
+# --- gateways ----------------------------------------------------------------------------------
+
+class GatewayCreate(Body):
+    NULLABLE = frozenset({"description"})
+    id: Id
+    pilot_id: Id
+    protocol: GatewayProtocol
+    description: Text | None = None
+    commissioned_at: AwareDatetime | None = Field(default=None, description="default: now")
+
+
+class GatewayUpdate(Body):
+    NULLABLE = frozenset({"description"})
+    protocol: GatewayProtocol | None = None
+    description: Text | None = None
+    commissioned_at: AwareDatetime | None = None
+
+
+class GatewayOut(Out):
+    id: str
+    pilot_id: str
+    protocol: str
+    description: str | None
+    commissioned_at: datetime
+    decommissioned_at: datetime | None
+    decommission_reason: str | None
+    created_at: datetime
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+class DeviceCreate(Body):
+    NULLABLE = frozenset({"gateway_id", "model"})
+    id: Id
+    kind: DeviceKind
+    pilot_id: Id
+    connectivity: Connectivity
+    reporting_interval_s: IntervalS
+    gateway_id: Id | None = None
+    model: Name | None = None
+    commissioned_at: AwareDatetime | None = Field(default=None, description="default: now")
+
+
+class DeviceUpdate(Body):
+    """Kind and pilot are fixed for a device's life: stored readings are read by its kind."""
+
+    NULLABLE = frozenset({"gateway_id", "model"})
+
+    connectivity: Connectivity | None = None
+    reporting_interval_s: IntervalS | None = None
+    gateway_id: Id | None = None
+    model: Name | None = None
+    commissioned_at: AwareDatetime | None = None
+
+
+class DeviceOut(Out):
+    id: str
+    kind: DeviceKind
+    pilot_id: str
+    connectivity: Connectivity
+    reporting_interval_s: int
+    gateway_id: str | None
+    model: str | None
+    commissioned_at: datetime
+    decommissioned_at: datetime | None
+    decommission_reason: str | None
+    created_at: datetime
+
+
+class Decommission(Body):
+    NULLABLE = frozenset({"at"})
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    at: AwareDatetime | None = Field(default=None, description="when it was taken out of service; default now")
+
+
+# --- telemetry ---------------------------------------------------------------------------------
+
+class ReadingOut(Out):
+    device_time: datetime
+    ingest_time: datetime
+    seq: int
+    channel: str
+    values: dict[str, Any] = Field(description="the columns this message filled, by name")
+
+
+class MetricStatsOut(Out):
+    avg: float
+    min: float
+    max: float
+    count: int = Field(description="messages in the bucket that carried this metric")
+
+
+class BucketOut(Out):
+    start: datetime
+    count: int = Field(description="messages in the bucket")
+    metrics: dict[str, MetricStatsOut]
+
+
+class TelemetryPage(BaseModel):
+    device_id: str
+    kind: DeviceKind
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    channel: str | None
+    limit: int
+    truncated: bool = Field(description="more rows matched than `limit`; narrow the range or page by `from`")
+
+
+class RawTelemetry(TelemetryPage):
+    readings: list[ReadingOut]
+
+
+class BucketedTelemetry(TelemetryPage):
+    bucket: str
+    buckets: list[BucketOut]
+
+
+# --- health ------------------------------------------------------------------------------------
+
+class DeviceHealthOut(Out):
+    device_id: str
+    pilot_id: str
+    kind: str
+    reporting_interval_s: int
+    last_device_time: datetime | None
+    last_ingest_time: datetime | None
+    online: bool
+    battery_pct: float | None
+    messages_24h: int
+    decommissioned: bool
+    checked_at: datetime
+
+
+class PilotHealthOut(BaseModel):
+    pilot_id: str
+    devices: int
+    online: int
+    offline: int = Field(description="in service but silent for more than the online window")
+    decommissioned: int
+    device_health: list[DeviceHealthOut]
+
+
+class ServiceHealth(BaseModel):
+    ok: bool
+    database: bool
+    schema_version: int | None
+    timescaledb: bool | None
+
+
+# --- dead letters ------------------------------------------------------------------------------
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    detail: str
+    pilot_id: str | None
+    device_id: str | None
+    size_bytes: int
+    payload_base64: str
+    payload_preview: str = Field(description="the payload as UTF-8 (undecodable bytes replaced), truncated")
+
+
+class DeadLetterPage(BaseModel):
+    limit: int
+    truncated: bool
+    dead_letters: list[DeadLetterOut]
+
+
+class Problem(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    detail: str
+    errors: list[dict[str, str]] | None = None
