@@ -22,7 +22,7 @@ _HOURLY_SELECT = """
 SELECT device_id,
        {bucket} AS bucket,
        count(*) AS messages,
-       count(*) FILTER (WHERE channel = 'telemetry') AS readings,
+       count(CASE WHEN channel = 'telemetry' THEN 1 END) AS readings,  -- no FILTER: older caggs refuse it
        sum(size_bytes) AS bytes,
        avg(extract(epoch FROM ingest_time - device_time)) AS mean_latency_s,
        max(extract(epoch FROM ingest_time - device_time)) AS max_latency_s,
