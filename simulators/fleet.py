@@ -1,0 +1,180 @@
+"""A simulated fleet publishing in real time over MQTT v5, QoS 1, on the contract topics.
+
+One paho client (a gateway-like publisher) serves every device. The main thread schedules ticks:
+each device reports every `reporting_interval_s / speed` seconds, the first reports staggered
+over the first second. `speed` compresses the reporting interval, not the clock: timestamps stay
+real, so ingest accepts them however long the run. The client id is stable per pilot and the
+session persistent (clean_start False, session expiry), and paho resends every unacknowledged
+QoS 1 message after a reconnect, so a broker restart loses nothing already published.
+
+Threading: the main thread ticks behaviours and calls `publish()`; paho's network thread sends,
+reads PUBACKs (counted by AckCounter) and reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
+
+from devices.contract import topic_for
+from pilotlab.errors import ConfigError
+from pilotlab.settings import MqttEndpoint, Settings
+from simulators.burst import contract_messages, publish_burst
+from simulators.device import SimulatedDevice, behaviour_for, load_devices, synthetic_devices
+from simulators.publisher import AckCounter, close_client, open_client
+
+__all__ = ["Fleet", "FleetReport", "SimulatedDevice", "contract_messages", "load_devices",
+           "publish_burst", "run_simulation", "synthetic_devices"]
+
+log = logging.getLogger(__name__)
+
+FIRST_REPORT_WITHIN_S = 1.0
+DRAIN_TIMEOUT_S = 10.0
+DEFAULT_MAX_QUEUED = 100_000  # unacknowledged messages kept while the broker is away
+
+
+@dataclass(frozen=True)
+class FleetReport:
+    devices: int
+    published: int
+    acknowledged: int
+    refused: int
+    dropped: int
+    elapsed_s: float
+
+    def summary(self) -> str:
+        rate = self.published / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return (f"simulated {self.devices} devices for {self.elapsed_s:.1f} s: {self.published} published "
+                f"({rate:.1f} msg/s), {self.acknowledged} acknowledged, {self.refused} refused, "
+                f"{self.dropped} dropped")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fleet:
+    """Devices ticking in real time through one MQTT client. `run()` blocks until `duration_s`,
+    `max_messages`, or `stop()` / the stop event, then waits up to 10 s for outstanding PUBACKs."""
+
+    def __init__(self, endpoint: MqttEndpoint, devices: Sequence[SimulatedDevice], *, speed: float = 1.0,
+                 seed: int = 1, client_id: str | None = None, session_expiry_s: int = 3_600,
+                 duration_s: float | None = None, max_messages: int | None = None,
+                 stop_event: threading.Event | None = None, max_queued: int = DEFAULT_MAX_QUEUED,
+                 username: str | None = None, password: str | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        if not devices:
+            raise ConfigError("a fleet needs at least one device")
+        if speed <= 0:
+            raise ConfigError(f"speed must be positive, got {speed}")
+        self.endpoint = endpoint
+        self.devices = list(devices)
+        self.speed = speed
+        self.client_id = client_id or f"pilotlab-sim-{self.devices[0].pilot_id}"
+        self.session_expiry_s = session_expiry_s
+        self.duration_s = duration_s
+        self.max_messages = max_messages
+        self.stop_event = stop_event or threading.Event()
+        self.max_queued = max_queued
+        self._credentials = (username, password)
+        self._clock = clock
+        self._behaviours = [behaviour_for(d, seed=seed) for d in self.devices]
+        self.acks = AckCounter()
+        self.published = 0
+        self.dropped = 0
+
+    @property
+    def acknowledged(self) -> int:
+        return self.acks.acknowledged
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> FleetReport:
+        client = open_client(self.endpoint, self.client_id, self.acks, clean_start=False,
+                             session_expiry_s=self.session_expiry_s, username=self._credentials[0],
+                             password=self._credentials[1], max_queued=self.max_queued)
+        log.info("simulating %d devices as %s on %s at speed %g", len(self.devices), self.client_id,
+                 self.endpoint, self.speed)
+        started = time.monotonic()
+        try:
+            self._tick_until_done(client, started)
+        finally:
+            self.acks.wait_for(self.published, DRAIN_TIMEOUT_S)
+            close_client(client)
+        return FleetReport(len(self.devices), self.published, self.acks.acknowledged, self.acks.refused,
+                           self.dropped, time.monotonic() - started)
+
+    def _tick_until_done(self, client: mqtt.Client, started: float) -> None:
+        n = len(self.devices)
+        periods = [d.reporting_interval_s / self.speed for d in self.devices]
+        due = [(started + min(FIRST_REPORT_WITHIN_S, periods[k]) * k / n, k) for k in range(n)]
+        heapq.heapify(due)
+        deadline = None if self.duration_s is None else started + self.duration_s
+        while not self.stop_event.is_set():
+            at, k = due[0]
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            if at > now:
+                self.stop_event.wait(min(at, deadline or at) - now)
+                continue
+            heapq.heapreplace(due, (max(at + periods[k], now), k))
+            device = self.devices[k]
+            for reading in self._behaviours[k].tick(self._clock()):
+                topic = topic_for(device.pilot_id, device.id, reading.channel)
+                info = client.publish(topic, orjson.dumps(reading.payload), qos=1)
+                if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:  # broker away too long: shed load
+                    self.dropped += 1
+                    continue
+                self.published += 1  # accepted: paho sends it now or after reconnecting
+                if self.max_messages is not None and self.published >= self.max_messages:
+                    return
+
+
+def run_simulation(settings: Settings, pilot_id: str, speed: float = 1.0, duration_s: float | None = None,
+                   seed: int = 1) -> int:
+    """Simulate the registered fleet of `pilot_id` until `duration_s` or SIGINT/SIGTERM; log a
+    one-line summary and return 0. Unreachable services raise ServiceUnavailable."""
+    devices = load_devices(settings.require_database_url(), pilot_id)
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    stop = threading.Event()
+    fleet = Fleet(settings.mqtt, devices, speed=speed, seed=seed, duration_s=duration_s, stop_event=stop,
+                  session_expiry_s=settings.session_expiry_s, username=settings.mqtt_username,
+                  password=password)
+    with _stopping_on_signals(stop):
+        report = fleet.run()
+    log.info(report.summary())
+    return 0
+
+
+class _stopping_on_signals:
+    """Set `stop` on SIGINT/SIGTERM while inside (main thread only; elsewhere a no-op)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        log.info("%s: stopping the simulation", signal.Signals(signum).name)
+        self._stop.set()
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
