@@ -16,6 +16,7 @@ class Inbound(NamedTuple):
     mid: int
     qos: int
     received_at: float  # time.time() when paho handed it over
+    connection: int  # which connection it arrived on: a packet id is only valid on that one
 
 
 class HandOff:
@@ -32,6 +33,7 @@ class HandOff:
         self.capacity = capacity
         self._items: deque[Inbound] = deque()
         self._arrived = threading.Event()
+        self._closed = False
         self.times_full = 0
 
     def __len__(self) -> int:
@@ -40,11 +42,17 @@ class HandOff:
     def put(self, item: Inbound) -> None:
         if len(self._items) >= self.capacity:
             self.times_full += 1
-            while len(self._items) >= self.capacity:
+            while len(self._items) >= self.capacity and not self._closed:
                 time.sleep(0.001)
+        if self._closed:
+            return  # never acknowledged, so the broker redelivers it
         self._items.append(item)
         if not self._arrived.is_set():
             self._arrived.set()
+
+    def close(self) -> None:
+        """Stop accepting: a producer blocked on a full hand-off returns, its item unacknowledged."""
+        self._closed = True
 
     def take(self, max_items: int, wait_s: float, linger_s: float = 0.0) -> list[Inbound]:
         """Up to max_items, waiting up to wait_s for the first and then up to linger_s for more."""

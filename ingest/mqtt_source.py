@@ -85,7 +85,8 @@ class MqttSource:
             topic = message.topic
         except UnicodeDecodeError:  # the spec forbids it; keep the message anyway, as a dead letter
             topic = message._topic.decode("utf-8", "replace")
-        self._handoff.put(Inbound(topic, message.payload, message.mid, message.qos, self._clock()))
+        self._handoff.put(Inbound(topic, message.payload, message.mid, message.qos, self._clock(),
+                                  self.connections))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason: ReasonCode, properties: Properties | None) -> None:
@@ -135,9 +136,14 @@ class MqttSource:
             raise ServiceUnavailable(self._connect_error or f"no CONNACK from {self.endpoint} "
                                      f"within {CONNECT_TIMEOUT_S} s")
 
-    def ack(self, mid: int, qos: int) -> None:
-        if qos > 0:
-            self._client.ack(mid, qos)
+    def ack(self, message: Inbound) -> None:
+        """Acknowledge a stored message, if it came on the current connection.
+
+        After a reconnect the broker resends what was unacknowledged and may reuse the old packet
+        ids for other messages, so a stale id is never acked: the resent copy is stored again
+        (a duplicate, harmless) and acked on its own connection."""
+        if message.qos > 0 and message.connection == self.connections:
+            self._client.ack(message.mid, message.qos)
 
     def unsubscribe(self) -> None:
         """Leave the share group: the broker stops routing new messages to this worker."""

@@ -92,6 +92,7 @@ class IngestWorker:
         try:
             self._consume(stop, drain)
         finally:
+            self.handoff.close()
             self.source.stop(end_session=drain and not stop.is_set())
             if self._conn is not None:
                 self._conn.close()
@@ -114,8 +115,11 @@ class IngestWorker:
             if now - last_stats >= STATS_EVERY_S:
                 log.info("%s; hand-off %d/%d", self.stats.summary(), len(self.handoff), self.handoff.capacity)
                 last_stats = now
-        # Stopping: what paho already handed over is stored and acked; the rest stays with the broker.
-        while batch := self.handoff.take(size, wait_s=0):
+        # Stopping: what paho had handed over by now is stored and acked; anything later stays
+        # unacknowledged with the broker, which redelivers it to this worker id.
+        remaining = len(self.handoff)
+        while remaining > 0 and (batch := self.handoff.take(min(size, remaining), wait_s=0)):
+            remaining -= len(batch)
             if not self._store_and_ack(batch, None):
                 break
 
@@ -153,7 +157,7 @@ class IngestWorker:
                 delay = min(delay * 2, RETRY_MAX_S)
         ack = self.source.ack
         for message in batch:
-            ack(message.mid, message.qos)
+            ack(message)
         self.stats.add(len(batch), result, Counter(d.reason.value for d in decoded.dead_letters),
                        time.perf_counter() - started)
         return True
