@@ -20,17 +20,25 @@ from pilotlab.errors import MessageRejected, RejectReason
 
 EARLIEST_DEVICE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
-# Column order of the staging table and of every row tuple (ingest.writer relies on it).
-KEY_COLUMNS = ("device_id", "seq", "device_time", "ingest_time", "channel", "size_bytes")
-METRIC_COLUMNS = (
-    "relay_on", "power_w", "energy_wh", "trigger",
-    "lat", "lon", "accuracy_m", "speed_mps", "fix_type",
-    "temperature_c", "humidity_pct", "pm25_ugm3", "pm10_ugm3", "co2_ppm", "noise_dba",
-    "battery_pct",
-    "state", "rssi_dbm", "uptime_s", "firmware",
-    "event", "detail",
+# Every row tuple, in order, as (telemetry column, staging type for binary COPY). The event
+# detail travels as JSON text and is cast to jsonb on the way into `telemetry` (ingest.writer).
+KEY_COLUMNS = (
+    ("device_id", "text"), ("seq", "bigint"), ("device_time", "timestamptz"),
+    ("ingest_time", "timestamptz"), ("channel", "text"), ("size_bytes", "integer"),
 )
-COLUMNS = KEY_COLUMNS + METRIC_COLUMNS
+METRIC_COLUMNS = (
+    ("relay_on", "boolean"), ("power_w", "float8"), ("energy_wh", "float8"), ("trigger", "text"),
+    ("lat", "float8"), ("lon", "float8"), ("accuracy_m", "float8"), ("speed_mps", "float8"),
+    ("fix_type", "text"),
+    ("temperature_c", "float8"), ("humidity_pct", "float8"), ("pm25_ugm3", "float8"),
+    ("pm10_ugm3", "float8"), ("co2_ppm", "float8"), ("noise_dba", "float8"),
+    ("battery_pct", "float8"),
+    ("state", "text"), ("rssi_dbm", "float8"), ("uptime_s", "bigint"), ("firmware", "text"),
+    ("event", "text"), ("detail", "text"),
+)
+COLUMNS = tuple(name for name, _ in KEY_COLUMNS + METRIC_COLUMNS)
+STAGE_TYPES = tuple(pg_type for _, pg_type in KEY_COLUMNS + METRIC_COLUMNS)
+_METRIC_NAMES = tuple(name for name, _ in METRIC_COLUMNS)
 
 
 class DeadLetter(NamedTuple):
@@ -111,7 +119,7 @@ class Decoder:
                                   f"device {address.device_id!r} was decommissioned at "
                                   f"{device.decommissioned_at.isoformat()}")
         values = reading.__dict__
-        metrics = [values.get(column) for column in METRIC_COLUMNS]
+        metrics = [values.get(column) for column in _METRIC_NAMES]
         if address.channel is Channel.EVENT:
             metrics[-1] = _detail_json(values.get("detail"))
         if address.channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):

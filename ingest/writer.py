@@ -19,25 +19,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ingest.decode import COLUMNS, DeadLetter, DecodedBatch, dead_letter
+from ingest.decode import COLUMNS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
 from ingest.handoff import Inbound
 from pilotlab.errors import RejectReason
 
-_STAGE_TYPES = (
-    "text", "bigint", "timestamptz", "timestamptz", "text", "integer",
-    "boolean", "float8", "float8", "text",
-    "float8", "float8", "float8", "float8", "text",
-    "float8", "float8", "float8", "float8", "float8", "float8",
-    "float8",
-    "text", "float8", "bigint", "text",
-    "text", "text",
-)
-assert len(_STAGE_TYPES) == len(COLUMNS)
 
 _CREATE_STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
 ).format(sql.SQL(", ").join(
-    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in zip(COLUMNS, _STAGE_TYPES, strict=True)
+    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in zip(COLUMNS, STAGE_TYPES, strict=True)
 ))
 _COPY_STAGE = sql.SQL("COPY telemetry_stage ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
@@ -100,7 +90,7 @@ class BatchWriter:
     def _copy_rows(self, rows: list[tuple[Any, ...]]) -> int:
         with self.conn.cursor() as cur:
             with cur.copy(_COPY_STAGE) as copy:
-                copy.set_types(_STAGE_TYPES)
+                copy.set_types(STAGE_TYPES)
                 write_row = copy.write_row
                 for row in rows:
                     write_row(row)
