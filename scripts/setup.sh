@@ -12,9 +12,13 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-if [ -n "$extras" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
-else
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+target="."
+[ -n "$extras" ] && target=".[$extras]"
+# Quiet unless it fails: the build backend's notices are not for the person starting a demo.
+log=.venv/install.log
+if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+       && .venv/bin/python -m pip install --disable-pip-version-check -e "$target"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "pilotlab: installing into .venv failed (log above, also in $log)" >&2
+    exit 1
 fi
