@@ -6,6 +6,7 @@ from `pilotlab.errors.RejectReason`. Nothing raised here escapes for bad input.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -14,6 +15,7 @@ import orjson
 
 from devices.contract import TopicAddress, decode_payload, parse_topic
 from devices.kinds import Channel
+from devices.telemetry import Envelope
 from ingest.directory import DeviceEntry
 from ingest.handoff import Inbound
 from pilotlab.errors import MessageRejected, RejectReason
@@ -119,7 +121,9 @@ class Decoder:
                                   f"device {address.device_id!r} was decommissioned at "
                                   f"{device.decommissioned_at.isoformat()}")
         values = reading.__dict__
-        metrics = [values.get(column) for column in _METRIC_NAMES]
+        metrics = [None] * len(_METRIC_NAMES)
+        for name, position in _metric_positions(type(reading)):
+            metrics[position] = values[name]
         if address.channel is Channel.EVENT:
             metrics[-1] = _detail_json(values.get("detail"))
         if address.channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):
@@ -129,6 +133,12 @@ class Decoder:
             datetime.fromtimestamp(message.received_at, UTC),
             address.channel.value, size, *metrics,
         )
+
+
+@functools.cache
+def _metric_positions(model: type[Envelope]) -> tuple[tuple[str, int], ...]:
+    """(field, position among the metric columns) for each field of `model` that is a column."""
+    return tuple((name, _METRIC_NAMES.index(name)) for name in model.model_fields if name in _METRIC_NAMES)
 
 
 def _detail_json(detail: dict[str, Any] | None) -> str | None:
