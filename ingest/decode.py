@@ -121,7 +121,7 @@ class Decoder:
                                   f"device {address.device_id!r} was decommissioned at "
                                   f"{device.decommissioned_at.isoformat()}")
         values = reading.__dict__
-        metrics = [None] * len(_METRIC_NAMES)
+        metrics: list[Any] = [None] * len(_METRIC_NAMES)
         for name, position in _metric_positions(type(reading)):
             metrics[position] = values[name]
         if address.channel is Channel.EVENT:

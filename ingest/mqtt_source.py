@@ -85,7 +85,7 @@ class MqttSource:
             topic = message.topic
         except UnicodeDecodeError:  # the spec forbids it; keep the message anyway, as a dead letter
             topic = message._topic.decode("utf-8", "replace")
-        self._handoff.put(Inbound(topic, message.payload, message.mid, message.qos, self._clock(),
+        self._handoff.put(Inbound(topic, bytes(message.payload), message.mid, message.qos, self._clock(),
                                   self.connections))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,

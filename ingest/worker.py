@@ -11,6 +11,7 @@ expiry 0 so nothing is left stranded under an id that will not come back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -143,7 +144,7 @@ class IngestWorker:
                 started = time.perf_counter()
                 conn, writer = self._database()
                 self.directory.refresh_if_due(conn)
-                decoded = self.decoder.decode(batch, lambda device_id: self.directory.lookup(device_id, conn))
+                decoded = self.decoder.decode(batch, functools.partial(self.directory.lookup, conn=conn))
                 result = writer.write(decoded)
                 break
             except _CONNECTION_LOST as exc:

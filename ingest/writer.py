@@ -23,7 +23,6 @@ from ingest.decode import COLUMNS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_l
 from ingest.handoff import Inbound
 from pilotlab.errors import RejectReason
 
-
 _CREATE_STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
 ).format(sql.SQL(", ").join(

@@ -92,7 +92,7 @@ def open_client(endpoint: MqttEndpoint, client_id: str, acks: AckCounter, *, cle
     connected = threading.Event()
 
     def on_connect(c: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason: ReasonCode,
-                   properties: Properties) -> None:
+                   properties: Properties | None) -> None:
         if not connected.is_set():
             connack.append(reason)
             connected.set()

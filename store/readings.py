@@ -87,7 +87,7 @@ def read_raw(conn: psycopg.Connection, device_id: str, kind: DeviceKind, start: 
                                 "channel": channel.value if channel else None, "limit": limit + 1}).fetchall()
     readings = [
         Reading(row[0], row[1], row[2], row[3],
-                {name: value for name, value in zip(columns, row[4:]) if value is not None})
+                {name: value for name, value in zip(columns, row[4:], strict=True) if value is not None})
         for row in rows[:limit]
     ]
     return readings, len(rows) > limit

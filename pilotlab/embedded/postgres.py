@@ -28,6 +28,7 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -139,7 +140,7 @@ class EmbeddedPostgres:
             error.add_note(output)  # the whole output, for the retry decision and tracebacks
             raise error
 
-    def _as_server_user(self) -> dict[str, object]:
+    def _as_server_user(self) -> dict[str, Any]:
         if self._user is None:
             return {}
         import pwd

@@ -73,11 +73,11 @@ def test_a_worker_sigkilled_repeatedly_mid_stream_and_restarted_loses_nothing(
     kills = 0
     for fraction in (0.1, 0.3, 0.5, 0.7, 0.85):
         target = int(len(messages) * fraction)
-        wait_until(lambda: _stored(database_url, pilot) >= target, 60, what=f"{target} rows stored")
+        wait_until(lambda target=target: _stored(database_url, pilot) >= target, 60, what=f"{target} rows stored")
         worker.kill()
         kills += 1
         worker.start()
-        wait_until(lambda: worker.log_path.read_text().count("consuming") > kills, 15, what="the restart")
+        wait_until(lambda kills=kills: worker.log_path.read_text().count("consuming") > kills, 15, what="the restart")
 
     publisher.join(120)
     assert publisher.acknowledged == len(messages)

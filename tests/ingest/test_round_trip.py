@@ -16,7 +16,7 @@ def _stored(database_url: str, device_id: str, seq: int) -> dict | None:
     with psycopg.connect(database_url) as conn:
         cur = conn.execute("SELECT * FROM telemetry WHERE device_id = %s AND seq = %s", (device_id, seq))
         row = cur.fetchone()
-        return dict(zip([c.name for c in cur.description], row)) if row else None
+        return dict(zip([c.name for c in cur.description], row, strict=True)) if row else None
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,7 @@ from devices.contract import decode_payload, parse_topic
 from devices.kinds import Channel, DeviceKind
 from pilotlab.errors import ServiceUnavailable
 from pilotlab.settings import MqttEndpoint, Settings
-from simulators.fleet import (Fleet, contract_messages, load_devices, publish_burst, run_simulation,
-                              synthetic_devices)
+from simulators.fleet import Fleet, contract_messages, load_devices, publish_burst, run_simulation, synthetic_devices
 
 
 class Subscriber:
