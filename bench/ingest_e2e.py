@@ -46,6 +46,7 @@ from bench.harness import (
     backlog_messages,
     bench_database,
     bench_stack,
+    cpu_seconds,
     feed,
     percentile,
     print_table,
@@ -58,7 +59,7 @@ from simulators.device import SimulatedDevice
 
 
 def measure_reference(stack: Stack, mode: str, messages: Sequence[tuple[str, bytes]],
-                      database_url: str | None = None) -> float:
+                      database_url: str | None = None) -> dict[str, float]:
     """msg/s of bench.subscribers' bare or naive subscriber, in its own process, on a live feed."""
     command = [sys.executable, "-m", "bench.subscribers", mode, "--mqtt-url", stack.broker.url,
                "--count", str(len(messages)), "--group", mode]
@@ -73,7 +74,7 @@ def measure_reference(stack: Stack, mode: str, messages: Sequence[tuple[str, byt
     proc.wait(30)
     if result["seconds"] is None:
         raise SystemExit(f"{mode} subscriber got {result['count']} of {len(messages)}")
-    return len(messages) / result["seconds"]
+    return {"msg_s": len(messages) / result["seconds"], "cpu_us_per_msg": result["cpu_us_per_msg"]}
 
 
 def measure_ingest(stack: Stack, workers: int, total_messages: int, devices: int) -> dict[str, float]:
@@ -84,8 +85,10 @@ def measure_ingest(stack: Stack, workers: int, total_messages: int, devices: int
         try:
             for proc in procs:
                 proc.wait_consuming()
+            cpu_before = sum(cpu_seconds(proc.process.pid) for proc in procs)
             feed(stack.endpoint, messages)
             wait_stored(url, len(messages), workers=procs)
+            cpu_used = sum(cpu_seconds(proc.process.pid) for proc in procs) - cpu_before
             peak_rss = max(proc.memory_mb()[1] for proc in procs)
         finally:
             for proc in procs:
@@ -94,7 +97,8 @@ def measure_ingest(stack: Stack, workers: int, total_messages: int, devices: int
             span, stored, distinct, dead = conn.execute(
                 "SELECT extract(epoch FROM max(stored_at) - min(ingest_time)), count(*), "
                 "count(DISTINCT (device_id, seq)), (SELECT count(*) FROM dead_letter) FROM telemetry").fetchone()
-    return {"msg_s": len(messages) / float(span), "published": len(messages), "stored": stored,
+    return {"msg_s": len(messages) / float(span), "cpu_us_per_msg": 1e6 * cpu_used / len(messages),
+            "published": len(messages), "stored": stored,
             "duplicates": stored - distinct, "dead_letters": dead, "peak_rss_mb": peak_rss}
 
 
@@ -268,19 +272,23 @@ def main() -> None:
         # ceiling and then every worker count back to back, and ratios are taken within a round;
         # the table shows each figure's median over the rounds.
         rounds = []
+        bare_cpu: list[float] = []
         for _ in range(args.rounds):
-            ceiling_now = measure_reference(stack, "bare", messages)
+            bare = measure_reference(stack, "bare", messages)
+            bare_cpu.append(bare["cpu_us_per_msg"])
             runs = {w: measure_ingest(stack, w, args.messages, args.devices) for w in counts}
-            rounds.append((ceiling_now, runs))
+            rounds.append((bare["msg_s"], runs))
         ceiling = statistics.median(c for c, _ in rounds)
         results["ceiling_msg_s"] = [round(c) for c, _ in rounds]
+        results["ceiling_cpu_us_per_msg"] = bare_cpu
         rows.append(("bare paho subscriber (ceiling)", f"{ceiling:,.0f} msg/s",
-                     f"{len(messages):,} messages; median of {args.rounds} round(s)"))
+                     f"{len(messages):,} messages; median of {args.rounds} round(s); "
+                     f"{statistics.median(bare_cpu):.0f} µs CPU per message"))
 
         naive = float("nan")
         if "naive" not in skip:
             with bench_database(stack.admin_url, args.devices) as (url, fleet):
-                naive = measure_reference(stack, "naive", backlog_messages(fleet, args.naive_messages), url)
+                naive = measure_reference(stack, "naive", backlog_messages(fleet, args.naive_messages), url)["msg_s"]
             results["naive_msg_s"] = round(naive)
             rows.append(("naive: INSERT+commit per message", f"{naive:,.0f} msg/s",
                          f"{naive / ceiling:.2f} × ceiling ({args.naive_messages:,} messages)"))
@@ -291,12 +299,14 @@ def main() -> None:
             ratios = [runs[workers]["msg_s"] / c for c, runs in rounds]
             run = dict(per_round[-1])
             run["msg_s"] = statistics.median(r["msg_s"] for r in per_round)
+            run["cpu_us_per_msg"] = statistics.median(r["cpu_us_per_msg"] for r in per_round)
             run["over_ceiling"] = statistics.median(ratios)
             run["exact"] = all(r["stored"] == r["published"] and r["duplicates"] == 0 for r in per_round)
             ingest[workers] = run
             rows.append((f"ingest, {workers} worker{'s' if workers > 1 else ''}", f"{run['msg_s']:,.0f} msg/s",
                          f"{run['over_ceiling']:.2f} × ceiling"
                          + (f", {run['msg_s'] / naive:.1f} × naive" if "naive" not in skip else "")
+                         + f"; {run['cpu_us_per_msg']:.0f} µs CPU per message"
                          + f"; published = stored, no duplicates: {'yes' if run['exact'] else 'NO'}"))
         results["ingest"] = {str(w): [runs[w] for _, runs in rounds] for w in counts}
         best_workers = max(ingest, key=lambda w: ingest[w]["over_ceiling"])

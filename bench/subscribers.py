@@ -46,6 +46,7 @@ def main() -> None:
 
     count = 0
     first = last = 0.0
+    cpu = [0.0, 0.0]
     done = threading.Event()
 
     def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -60,8 +61,10 @@ def main() -> None:
         count += 1
         if count == 1:
             first = time.perf_counter()
+            cpu[0] = time.process_time()
         if count == args.count:
             last = time.perf_counter()
+            cpu[1] = time.process_time()
             done.set()
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
@@ -79,7 +82,8 @@ def main() -> None:
     finished = done.wait(600)
     client.disconnect()
     client.loop_stop()
-    print(json.dumps({"count": count, "seconds": last - first if finished else None}), flush=True)
+    print(json.dumps({"count": count, "seconds": last - first if finished else None,
+                      "cpu_us_per_msg": 1e6 * (cpu[1] - cpu[0]) / max(1, count - 1)}), flush=True)
 
 
 if __name__ == "__main__":
