@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import errors
-from api.routes import dead_letters, devices, firms, gateways, health, pilots, service, telemetry
+from api import errors, metrics
+from api.routes import dead_letters, devices, firms, gateways, health, links, pilots, service, telemetry
 from pilotlab import __version__
 from pilotlab.settings import Settings
 from store.connection import open_pool
@@ -34,8 +34,11 @@ TAGS = [
     {"name": "devices", "description": "Registered devices: kind, connectivity, declared reporting interval."},
     {"name": "telemetry", "description": "Stored messages of a device."},
     {"name": "health", "description": "Is each device reporting as declared?"},
+    {"name": "links", "description": "LoRaWAN DevEUIs and network-server applications, uplink loss and "
+                                     "receptions, gateway health."},
     {"name": "dead letters", "description": "Messages refused by the ingest, with the reason."},
     {"name": "service", "description": "Liveness of the API and its database."},
+    {"name": "access", "description": "Broker credentials of devices and gateways, and API keys (secrets shown once)."},
 ]
 
 
@@ -53,9 +56,20 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         finally:
             app.state.pool.close()
 
+    from fastapi import Depends
+
+    from api import auth, limits  # API keys and roles, request-body limit (issue 6)
+    from api.routes import access
+
     app = FastAPI(title="pilotlab", version=__version__, description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan)
+                  openapi_tags=TAGS, lifespan=lifespan, dependencies=[Depends(auth.authorize)])
+    app.state.settings = settings
     errors.install(app)
-    for routes in (firms, pilots, gateways, devices, telemetry, health, dead_letters, service):
+    metrics.install(app)
+    limits.install(app, settings.api_max_body_bytes)
+    for routes in (firms, pilots, gateways, devices, telemetry, health, links, dead_letters, service, access):
         app.include_router(routes.router)
+    from api import scoring  # scores, records, daily rescoring (issue 4)
+
+    scoring.install(app, settings)
     return app

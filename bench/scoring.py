@@ -2,15 +2,21 @@
 
 Creates a throwaway database on the given server (an admin URL), migrates it, registers one
 pilot with equal numbers of environment sensors, trackers and switches, generates their telemetry
-in SQL with generate_series (indexes built after the load, as a restore would), ANALYZEs, then
-times `scoring.scorer.score_pilot` (every per-device metric, fleet verdict, daily counts and the
-evidence digest) and prints the figures. The database is dropped at the end.
+in SQL with generate_series (one INSERT ... SELECT per kind, run in parallel, into an UNLOGGED
+telemetry table with its indexes built after the load, as a restore would: the database is
+thrown away, and reads do not depend on it), ANALYZEs, then times and prints:
 
-`--compare-ioos N` also times the alternative the brief names: fetching N devices' readings with
-psycopg and running ioos_qc.qartod's four tests in Python, extrapolated to the whole fleet.
+(a) building the per-day summaries (scoring.daily) for all days, a one-time cost, and one more
+    day as the daily rescoring adds it (the last day's summaries deleted and rebuilt);
+(b) `scoring.scorer.score_pilot` from the summaries (every per-device metric, fleet verdict, daily
+    counts and the evidence digest): the target figure;
+(c) with `--raw`, the same score from one pass over the raw readings (the previous design).
+
+`--compare-ioos N` also times fetching N devices' readings with psycopg and running ioos_qc.qartod's
+four tests in Python, extrapolated to the whole fleet.
 
     .venv/bin/python -m bench.scoring --database-url postgresql://postgres@127.0.0.1:5432/postgres
-        [--devices 1000] [--days 90] [--interval 300] [--compare-ioos 30] [--keep]
+        [--devices 1000] [--days 90] [--interval 300] [--raw] [--compare-ioos 30] [--keep]
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
+from scoring import daily
 from scoring.rubric import load_rubric
 from scoring.scorer import score_pilot
+from scoring.window import load_pilot, pilot_window
 from store.migrate import migrate
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -63,20 +72,47 @@ def generate(url: str, devices: int, days: int, interval: int) -> int:
                          (kind, interval, START - timedelta(days=7), k, devices, len(kinds)))
         conn.execute("ALTER TABLE telemetry DROP CONSTRAINT telemetry_pkey")
         conn.execute("DROP INDEX telemetry_device_time_idx")
-        for kind, (columns, values) in _VALUES.items():
-            query = sql.SQL(
-                "INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, {columns}) "
-                "SELECT d.id, i, {start}::timestamptz + i * {step}, {start}::timestamptz + i * {step} + interval '1.5 s' "
-                "  + random() * interval '3 s', 'telemetry', 90, {values} "
-                "FROM device d CROSS JOIN generate_series(0, {n} - 1) AS i WHERE d.pilot_id = 'bench' AND d.kind = {kind}"
-            ).format(columns=sql.SQL(columns), values=sql.SQL(values), start=sql.Literal(START),
-                     step=sql.Literal(timedelta(seconds=interval)), n=sql.Literal(readings), kind=sql.Literal(kind))
-            conn.execute(query)
+        conn.execute("DROP INDEX telemetry_stored_at_brin")
+        conn.execute("ALTER TABLE telemetry SET UNLOGGED")
+    queries = [sql.SQL(
+        "INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, {columns}) "
+        "SELECT d.id, i, {start}::timestamptz + i * {step}, {start}::timestamptz + i * {step} + interval '1.5 s' "
+        "  + random() * interval '3 s', 'telemetry', 90, {values} "
+        "FROM device d CROSS JOIN generate_series(0, {n} - 1) AS i WHERE d.pilot_id = 'bench' AND d.kind = {kind}"
+    ).format(columns=sql.SQL(columns), values=sql.SQL(values), start=sql.Literal(START),
+             step=sql.Literal(timedelta(seconds=interval)), n=sql.Literal(readings), kind=sql.Literal(kind))
+        for kind, (columns, values) in _VALUES.items()]
+
+    def run(statement: sql.Composable) -> None:
+        with psycopg.connect(url, autocommit=True) as own:
+            own.execute(statement)
+
+    with ThreadPoolExecutor(len(queries)) as pool:  # one connection per kind: the server's cores in parallel
+        list(pool.map(run, queries))
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE telemetry ADD PRIMARY KEY (device_id, seq, device_time)")
         conn.execute("CREATE INDEX telemetry_device_time_idx ON telemetry (device_id, device_time DESC)")
+        conn.execute("CREATE INDEX telemetry_stored_at_brin ON telemetry USING brin (stored_at)")
         conn.execute("VACUUM ANALYZE telemetry")
         row = conn.execute("SELECT count(*) FROM telemetry").fetchone()
     return int(row[0]) if row else 0
+
+
+def build_summaries(url: str, days: int) -> tuple[float, int, float]:
+    """Seconds to build every day's summaries, device-days built, and seconds to rebuild the last day."""
+    rubric = load_rubric().rubric
+    with psycopg.connect(url, autocommit=True) as conn:
+        pilot = load_pilot(conn, "bench")
+        window = pilot_window(conn, pilot, rubric, START + timedelta(days=days))
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        built = daily.refresh(conn, rubric, pilot.timezone, window.scored, now)
+        all_s = time.perf_counter() - started
+        conn.execute("DELETE FROM scoring_day WHERE day = %s", ((START + timedelta(days=days - 1)).date(),))
+        started = time.perf_counter()
+        daily.refresh(conn, rubric, pilot.timezone, window.scored, now)
+        one_s = time.perf_counter() - started
+    return all_s, built, one_s
 
 
 def compare_ioos(url: str, sample: int, devices: int) -> tuple[float, float]:
@@ -112,6 +148,7 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--interval", type=int, default=300)
+    parser.add_argument("--raw", action="store_true", help="also score from raw rows (the old design: minutes)")
     parser.add_argument("--compare-ioos", type=int, default=0, metavar="N", help="also time ioos_qc in Python on N devices")
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     args = parser.parse_args()
@@ -126,15 +163,22 @@ def main() -> int:
         rows = generate(url, args.devices, args.days, args.interval)
         print(f"generated {rows:,} readings of {args.devices} devices x {args.days} days at {args.interval} s "
               f"in {time.perf_counter() - started:.0f} s")
+        all_s, built, one_s = build_summaries(url, args.days)
+        print(f"(a) summaries built for {built:,} device-days in {all_s:.1f} s "
+              f"({all_s / args.days:.2f} s per day of the fleet); one more day as the daily rescoring adds it: "
+              f"{one_s:.2f} s")
         rubric = load_rubric()
-        with psycopg.connect(url, autocommit=True) as conn:
-            started = time.perf_counter()
-            result = score_pilot(conn, "bench", rubric, as_of=START + timedelta(days=args.days))
-            elapsed = time.perf_counter() - started
-        f = result.fleet
-        print(f"scored {f.fleet['scored']} devices ({rows:,} readings) in {elapsed:.2f} s: "
-              f"score {f.score:.2f}, verdict {f.verdict}, availability {f.pooled['availability']:.4f}, "
-              f"qc fail share {f.pooled['qc_fail_share']:.5f}")
+        runs = [("(b) from summaries", False)] + ([("(c) from raw rows", True)] if args.raw else [])
+        for label, raw in runs:
+            with psycopg.connect(url, autocommit=True) as conn:
+                started = time.perf_counter()
+                result = score_pilot(conn, "bench", rubric, as_of=START + timedelta(days=args.days), raw=raw)
+                elapsed = time.perf_counter() - started
+            f = result.fleet
+            print(f"{label}: scored {f.fleet['scored']} devices ({rows:,} readings) in {elapsed:.2f} s: "
+                  f"score {f.score:.2f}, verdict {f.verdict}, availability {f.pooled['availability']:.4f}, "
+                  f"qc fail share {f.pooled['qc_fail_share']:.5f}, "
+                  f"latency p95 median {f.pooled['latency_p95_median_s']:.3f} s")
         if args.compare_ioos:
             sample_s, fleet_s = compare_ioos(url, args.compare_ioos, args.devices)
             print(f"ioos_qc in Python: {args.compare_ioos} devices fetched and tested in {sample_s:.2f} s, "

@@ -7,9 +7,10 @@ from `pilotlab.errors.RejectReason`. Nothing raised here escapes for bad input.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -19,6 +20,10 @@ from devices.telemetry import Envelope
 from ingest.directory import DeviceEntry
 from ingest.handoff import Inbound
 from pilotlab.errors import MessageRejected, RejectReason
+
+if TYPE_CHECKING:
+    from ingest.adapters import AdapterSet
+    from ingest.adapters.records import LinkRecords
 
 EARLIEST_DEVICE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -57,22 +62,25 @@ class DecodedBatch(NamedTuple):
     rows: list[tuple[Any, ...]]
     sources: list[Inbound]  # sources[i] is the message rows[i] came from
     dead_letters: list[DeadLetter]
+    link: LinkRecords | None = None  # frames, receptions, joins, gateway messages (ingest.adapters)
 
 
 DeviceLookup = Callable[[str], DeviceEntry | None]
 
 
 class Decoder:
-    def __init__(self, max_payload_bytes: int, future_tolerance_s: float) -> None:
+    def __init__(self, max_payload_bytes: int, future_tolerance_s: float, adapters: AdapterSet | None = None) -> None:
         self._max_payload_bytes = max_payload_bytes
         self._future_tolerance = timedelta(seconds=future_tolerance_s)
         self._topics: dict[str, TopicAddress | MessageRejected] = {}
+        self.adapters = adapters  # for topics that are not contract v1's (network servers, gateways)
 
     def decode(self, batch: list[Inbound], lookup: DeviceLookup) -> DecodedBatch:
         rows: list[tuple[Any, ...]] = []
         sources: list[Inbound] = []
         dead: list[DeadLetter] = []
         latest_allowed = datetime.now(UTC) + self._future_tolerance
+        adapted = None
         for message in batch:
             address: TopicAddress | None = None
             try:
@@ -80,8 +88,15 @@ class Decoder:
                 rows.append(self._row(message, address, lookup, latest_allowed))
                 sources.append(message)
             except MessageRejected as rejected:
+                # Not a contract topic: an adapter's, if one claims it (never reached on the contract path).
+                if address is None and self.adapters is not None and self.adapters.claims(message.topic):
+                    if adapted is None:
+                        from ingest.adapters.records import LinkRecords, Outputs
+                        adapted = Outputs(rows, sources, dead, LinkRecords())
+                    self.adapters.decode(message, lookup, adapted, latest_allowed)
+                    continue
                 dead.append(dead_letter(message, rejected.reason, rejected.detail, address))
-        return DecodedBatch(rows, sources, dead)
+        return DecodedBatch(rows, sources, dead, adapted.link if adapted is not None else None)
 
     def _address(self, topic: str) -> TopicAddress:
         cached = self._topics.get(topic)
@@ -141,10 +156,22 @@ def _metric_positions(model: type[Envelope]) -> tuple[tuple[str, int], ...]:
     return tuple((name, _METRIC_NAMES.index(name)) for name in model.model_fields if name in _METRIC_NAMES)
 
 
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(item) for item in value)
+    return True
+
+
 def _detail_json(detail: dict[str, Any] | None) -> str | None:
     """The event detail as JSON text PostgreSQL's jsonb accepts, or a rejection."""
     if detail is None:
         return None
+    if not _all_finite(detail):  # orjson would quietly write them as null
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "detail: NaN and infinities are not allowed")
     try:
         text = orjson.dumps(detail).decode()
     except (orjson.JSONEncodeError, TypeError) as exc:

@@ -23,12 +23,15 @@ from types import FrameType
 import psycopg
 
 from devices.contract import subscription_filter
+from ingest.adapters import AdapterSet
+from ingest.adapters.external_source import ExternalSource
 from ingest.decode import Decoder
 from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
+from ingest.metrics import IngestMetrics
 from ingest.mqtt_source import MqttSource, shared_filter
 from ingest.writer import BatchWriter, WriteResult
-from pilotlab.errors import ConfigError, ServiceUnavailable
+from pilotlab.errors import ConfigError, RejectReason, ServiceUnavailable
 from pilotlab.settings import Settings
 from store.connection import connect
 
@@ -50,6 +53,13 @@ class IngestStats:
     batches: int = 0
     database_retries: int = 0
     last_commit_s: float = 0.0
+    # The stall, gauge-ready: True while a batch is held unacked because the database is
+    # unreachable (since `stalled_since`, time.time()); `last_commit_at` is time.time() of the
+    # last commit, so a scraper can report its age (`last_commit_age_s`).
+    database_stalled: bool = False
+    stalled_since: float | None = None
+    held_unacked: int = 0
+    last_commit_at: float | None = None
 
     def add(self, batch_size: int, result: WriteResult, reasons: Counter[str], commit_s: float) -> None:
         self.received += batch_size
@@ -58,6 +68,20 @@ class IngestStats:
         self.dead_lettered.update(reasons)
         self.batches += 1
         self.last_commit_s = commit_s
+        self.last_commit_at = time.time()
+        self.database_stalled, self.stalled_since, self.held_unacked = False, None, 0
+
+    def stall(self, held: int) -> None:
+        """A batch of `held` messages waits, unacked, for the database to come back."""
+        self.database_retries += 1
+        if not self.database_stalled:
+            self.database_stalled, self.stalled_since = True, time.time()
+        self.held_unacked = held
+
+    def last_commit_age_s(self, now: float | None = None) -> float | None:
+        if self.last_commit_at is None:
+            return None
+        return (time.time() if now is None else now) - self.last_commit_at
 
     def summary(self) -> str:
         dead = sum(self.dead_lettered.values())
@@ -72,7 +96,11 @@ class IngestWorker:
         # Twice the receive window: a broker resending a resumed session's in-flight messages may
         # briefly overshoot ReceiveMaximum, and a full hand-off stalls paho's network thread.
         self.handoff = HandOff(2 * settings.receive_maximum)
-        self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s)
+        self.metrics = IngestMetrics(self.handoff.__len__, self.handoff.capacity)
+        self.metrics.watch_stats(self.stats)
+        lpwa_sources = settings.network_server_sources()
+        self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s,
+                               AdapterSet(settings.registry_refresh_s, settings.max_payload_bytes, lpwa_sources))
         self.directory = DeviceDirectory(settings.registry_refresh_s)
         self.source = MqttSource(
             settings.mqtt, settings.ingest_client_id,
@@ -82,6 +110,13 @@ class IngestWorker:
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
             clock=time.time,
         )
+        # Network-server streams (ChirpStack, The Things Stack) into the same hand-off: ingest.adapters
+        self.lpwa_sources = [
+            ExternalSource(config, index, settings.mqtt if settings.mqtt_url else None, settings.ingest_client_id,
+                           settings.share_group, self.handoff, session_expiry_s=settings.session_expiry_s,
+                           receive_maximum=settings.receive_maximum)
+            for index, config in enumerate(lpwa_sources)
+        ]
         self._database_url = settings.require_database_url()
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
@@ -89,14 +124,22 @@ class IngestWorker:
 
     def run(self, stop: threading.Event, *, drain: bool = False) -> IngestStats:
         self._open_database()
+        self.metrics.serve(self.settings.metrics_port, self.settings.metrics_host)
         self.source.start()
+        started = []
         try:
+            for lpwa in self.lpwa_sources:
+                lpwa.start()
+                started.append(lpwa)
             self._consume(stop, drain)
         finally:
             self.handoff.close()
+            for lpwa in started:
+                lpwa.stop()
             self.source.stop(end_session=drain and not stop.is_set())
             if self._conn is not None:
                 self._conn.close()
+            self.metrics.close()
         log.info("ingest worker stopped: %s", self.stats.summary())
         return self.stats
 
@@ -125,7 +168,7 @@ class IngestWorker:
                 break
 
     def _await_subscription(self, started: float, drain: bool) -> None:
-        if self.source.subscribed.is_set():
+        if self.source.subscribed.is_set() and all(s.subscribed.is_set() for s in self.lpwa_sources):
             log.info("ingest worker %s consuming %s", self.settings.ingest_client_id, self.source.subscription)
             if drain:
                 self.source.unsubscribe()
@@ -144,11 +187,14 @@ class IngestWorker:
                 started = time.perf_counter()
                 conn, writer = self._database()
                 self.directory.refresh_if_due(conn)
+                if self.decoder.adapters is not None:
+                    self.decoder.adapters.prepare(conn)
                 decoded = self.decoder.decode(batch, functools.partial(self.directory.lookup, conn=conn))
                 result = writer.write(decoded)
                 break
             except _CONNECTION_LOST as exc:
-                self.stats.database_retries += 1
+                self.stats.stall(len(batch))
+                self.metrics.observe_database_error()
                 self._drop_database()
                 log.warning("database unavailable (%s); retrying in %.1f s, %d messages held unacked",
                             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
@@ -159,8 +205,14 @@ class IngestWorker:
         ack = self.source.ack
         for message in batch:
             ack(message)
-        self.stats.add(len(batch), result, Counter(d.reason.value for d in decoded.dead_letters),
-                       time.perf_counter() - started)
+        for lpwa in self.lpwa_sources:  # each acks only what came on its own connection
+            for message in batch:
+                lpwa.ack(message)
+        reasons, commit_s = Counter(d.reason.value for d in decoded.dead_letters), time.perf_counter() - started
+        if result.poisoned:  # rows the database refused, dead-lettered by the writer
+            reasons[RejectReason.STORE_REJECTED.value] += result.poisoned
+        self.stats.add(len(batch), result, reasons, commit_s)
+        self.metrics.observe_batch(len(batch), result.stored, result.duplicates, reasons, commit_s, batch[0].received_at)
         return True
 
     def _open_database(self) -> None:

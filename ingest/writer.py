@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ingest.adapters.records import write_link_records
 from ingest.decode import COLUMNS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
 from ingest.handoff import Inbound
 from pilotlab.errors import RejectReason
@@ -48,7 +49,8 @@ _INSERT_DEAD = (
 
 
 # Errors that say "this data", not "this connection": isolate the row, don't retry the batch.
-_REFUSED_DATA = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.InternalError_)
+_REFUSED_DATA = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.InternalError_,
+                 psycopg.errors.RaiseException)  # a trigger refusing the row (P0001), e.g. a recall rule
 
 
 @dataclass
@@ -83,6 +85,8 @@ class BatchWriter:
         if dead_letters:
             self._keep_dead_letters(dead_letters)
         result.dead_lettered = len(dead_letters)
+        if batch.link:
+            write_link_records(conn, batch.link)
         conn.commit()
         return result
 

@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     _service_flags(seed)
     seed.add_argument("--devices-per-kind", type=int, default=3)
     seed.set_defaults(run=_seed_demo)
+
+    from pilotlab.scoring_commands import add_scoring_commands  # `score` and `record`
+
+    add_scoring_commands(commands, _service_flags, _settings)
+
+    from dashboards.commands import add_grafana_commands  # `grafana provision` and `grafana export`
+
+    add_grafana_commands(commands, _service_flags, _settings)
+
+    from access.commands import add_access_commands  # `credentials`, `apikey`, `broker` (issue 6)
+
+    add_access_commands(commands, _service_flags, _settings)
     return parser
 
 

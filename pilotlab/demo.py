@@ -127,14 +127,26 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
     from simulators.seed import seed_demo_pilot  # after the checks: they need no simulator code
 
     pilot = seed_demo_pilot(database_url, devices_per_kind=devices_per_kind)
+    from simulators.seed import seed_demo_links
+
+    seed_demo_links(database_url)  # LoRaWAN devices and a Wi-Fi gateway (issue 3)
+    from access.api_keys import create_demo_key  # the API needs a key (issue 6); printed once below
+
+    api_key = create_demo_key(database_url)
     stack.check()
 
     api_port = _api_port(settings)
     env = _child_env(settings, database_url, mqtt_url, api_port)
+    from pilotlab.scoring_commands import demo_scoring_env  # signing key + demo rubric (issue 4)
+
+    env.update(demo_scoring_env(data_dir))
+    env["PILOTLAB_LPWA_SOURCES"] = _demo_lpwa_sources(mqtt_url, v5_only="embedded iotcore" in broker_note)
     stack.spawn("ingest", ["ingest", "--worker-id", "demo-1"], env)
     stack.spawn("api", ["api"], env)
     _wait_for_api(settings.api_host, api_port, stack)
     stack.spawn("simulator", ["simulate", "--pilot", str(pilot.pilot_id), "--speed", str(SIMULATOR_SPEED)], env)
+
+    _start_link_simulators(mqtt_url, str(pilot.pilot_id), stack)
 
     base = f"http://{settings.api_host}:{api_port}"
     device_ids = [str(d) for d in pilot.device_ids]
@@ -147,9 +159,14 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
         f"  devices    {' '.join(device_ids)}",
         f"  API        {base}",
         f"  API docs   {base}/docs",
-        f"  telemetry  curl -s '{base}/devices/{first}/telemetry'",
+        f"  API key    {api_key}   (admin; shown once: send it as Authorization: Bearer <key>)",
+        f"  telemetry  curl -s -H 'Authorization: Bearer {api_key}' '{base}/devices/{first}/telemetry'",
         f"  health     {base}/devices/{first}/health",
         f"             {base}/pilots/{pilot.pilot_id}/health",
+        f"  LoRaWAN    demo-lora-env-1 (ChirpStack), demo-lora-env-2 (The Things Stack): "
+        f"{base}/devices/demo-lora-env-1/receptions, {base}/devices/demo-lora-env-2/uplink-loss",
+        f"  Wi-Fi gw   {base}/gateways/demo-wifi-gw-1/health, {base}/devices/demo-wifi-switch-1/telemetry",
+        f"  score      {base}/pilots/{pilot.pilot_id}/score   (records: POST {base}/pilots/{pilot.pilot_id}/records)",
     ]))
 
     while True:
@@ -252,3 +269,50 @@ def _catch_stop_signals(stop_flag: threading.Event) -> Callable[[], None]:
 
 def _say(message: str, *, err: bool = False) -> None:
     print(f"pilotlab demo: {message}", file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _demo_lpwa_sources(mqtt_url: str, *, v5_only: bool) -> str:
+    """ChirpStack publishing to the demo broker, and a TTS-like MQTT server (3.1.1, QoS 0, as The
+    Things Stack's is), which in the demo is the same broker. iotcore's listener speaks only MQTT
+    v5, so on it the TTS source connects with v5."""
+    import orjson
+
+    return orjson.dumps([
+        {"name": "chirpstack", "network_server": "chirpstack"},
+        {"name": "tts", "network_server": "tts", "url": mqtt_url, "protocol": "5" if v5_only else "3.1.1",
+         "qos": 0, "shared": False},
+    ]).decode()
+
+
+def _start_link_simulators(mqtt_url: str, pilot_id: str, stack: _Stack) -> None:
+    """The LPWA path (lossy, multi-gateway, delayed, rejoining) and the Wi-Fi gateway path, in
+    threads of this process, stopped with the rest of the stack."""
+    from devices.kinds import DeviceKind
+    from pilotlab.settings import MqttEndpoint
+    from simulators.device import SimulatedDevice
+    from simulators.lpwa import RadioConditions, lpwa_devices, run_lpwa
+    from simulators.seed import DEMO_GATEWAY_DEVICES, DEMO_GATEWAY_ID, DEMO_LORA_DEVICES, DEMO_LPWA_APPLICATION
+    from simulators.wifi_gateway import WifiGateway, run_gateway
+
+    endpoint = MqttEndpoint(mqtt_url)
+    lora = [SimulatedDevice(device_id, pilot_id, kind, 60 / SIMULATOR_SPEED) for device_id, kind, _ in DEMO_LORA_DEVICES]
+    devices = lpwa_devices(lora, {d: eui for d, _, eui in DEMO_LORA_DEVICES}, DEMO_LPWA_APPLICATION)
+    conditions = RadioConditions(loss=0.05, gateways=2, duplicates=0.1, max_delay_s=5, rejoin_every=200)
+    switches = [SimulatedDevice(d, pilot_id, DeviceKind.SMART_SWITCH, 60) for d in DEMO_GATEWAY_DEVICES]
+    gateway = WifiGateway(DEMO_GATEWAY_ID, pilot_id, switches)
+    lpwa_stop, gateway_stop = threading.Event(), threading.Event()
+    _thread_service(stack, "lpwa simulator", lpwa_stop,
+                    lambda: run_lpwa(endpoint, devices, conditions, speed=1.0, stop=lpwa_stop))
+    _thread_service(stack, "wifi gateway simulator", gateway_stop,
+                    lambda: run_gateway(endpoint, gateway, 60 / SIMULATOR_SPEED, gateway_stop))
+
+
+def _thread_service(stack: _Stack, name: str, stop: threading.Event, run: Callable[[], object]) -> None:
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def stop_thread(timeout: float) -> None:
+        stop.set()
+        thread.join(timeout)
+
+    stack.add(_Service(name, stop_thread, lambda: None if thread.is_alive() else 1))

@@ -21,6 +21,14 @@ class ServiceUnavailable(PilotlabError):
     """The database or the MQTT broker cannot be reached."""
 
 
+class RubricError(ConfigError):
+    """A scoring rubric that does not parse or validate; the message names the field."""
+
+
+class RecordInvalid(PilotlabError):
+    """A reference record that fails verification; the message says why."""
+
+
 class NotFound(PilotlabError):
     """A registry object named by the caller does not exist."""
 
@@ -42,6 +50,17 @@ class RejectReason(StrEnum):
     PILOT_MISMATCH = "pilot_mismatch"
     DEVICE_DECOMMISSIONED = "device_decommissioned"
     STORE_REJECTED = "store_rejected"
+    # LPWA network servers and gateways (ingest.adapters)
+    BAD_BASE64 = "bad_base64"
+    CODEC_ERROR = "codec_error"
+    UNKNOWN_DEV_EUI = "unknown_dev_eui"
+    UNKNOWN_FPORT = "unknown_fport"
+    UNKNOWN_GATEWAY = "unknown_gateway"
+    GATEWAY_NOT_ATTACHED = "gateway_not_attached"
+
+
+class CodecError(PilotlabError):
+    """A binary payload that does not follow its documented byte layout (devices.codecs)."""
 
 
 class MessageRejected(PilotlabError):

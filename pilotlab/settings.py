@@ -7,9 +7,10 @@ or by the matching CLI flag. Nothing else in pilotlab reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pilotlab.errors import ConfigError
@@ -39,6 +40,34 @@ class MqttEndpoint:
         return f"MqttEndpoint({'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port})"
 
 
+class NetworkServerSource(BaseModel):
+    """One MQTT source of LoRaWAN network-server events (ingest.adapters.external_source).
+
+    ChirpStack v4 publishes to a broker pilotlab subscribes to (url None: pilotlab's own broker,
+    QoS 1 and a shared subscription by default). The Things Stack runs its own MQTT server:
+    MQTT 3.1.1, QoS 0 only, username "{application}@{tenant}", password an API key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    network_server: Literal["chirpstack", "tts"]
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    protocol: Literal["3.1.1", "5"] = "5"
+    qos: Literal[0, 1] = 1
+    topics: tuple[str, ...] | None = None  # None: the network server's default uplink and join topics
+    shared: bool = True  # MQTT 5 shared subscription among ingest workers
+    fcnt_bits: Literal[16, 32] = 32  # both ChirpStack v4 and TTS v3 report the full 32-bit counter
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            MqttEndpoint(value)
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PILOTLAB_", extra="ignore")
 
@@ -47,6 +76,11 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    # The broker's dynamic-security admin account (access.sync): unset means no broker sync
+    broker_admin_username: str | None = None
+    broker_admin_password: SecretStr | None = None
+    # Largest HTTP request body the API reads (413 beyond; counted in its metrics)
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     data_dir: Path = Path(".pilotlab")
 
     # Ingest
@@ -59,10 +93,28 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=16_384, ge=64, le=268_435_455)
     registry_refresh_s: float = Field(default=10.0, gt=0)
     future_tolerance_s: int = Field(default=86_400, ge=0)
+    # LPWA network-server sources: a JSON list (PILOTLAB_LPWA_SOURCES) and/or a JSON file of one
+    lpwa_sources: list[NetworkServerSource] = Field(default_factory=list)
+    lpwa_sources_file: Path | None = None
+    # Prometheus /metrics of this worker: 0 = off (ingest/metrics.py)
+    metrics_port: int = Field(default=0, ge=0, le=65_535)
+    metrics_host: str = "127.0.0.1"
+
+    # Grafana (`pilotlab grafana provision`): its URL, a service-account token with the Admin role,
+    # and the PostgreSQL URL Grafana itself should use (default: database_url; ideally read-only)
+    grafana_url: str = "http://127.0.0.1:3000"
+    grafana_token: SecretStr | None = None
+    grafana_database_url: str | None = None
 
     # API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65_535)
+
+    # Scoring (scoring/): Ed25519 private key (PEM, PKCS#8) that signs reference records; a rubric
+    # file to use instead of the bundled scoring/rubrics/v1.yaml; daily rescoring in the API
+    signing_key: Path | None = None
+    rubric: Path | None = None
+    daily_rescoring: bool = False
 
     @field_validator("mqtt_url")
     @classmethod
@@ -81,6 +133,22 @@ class Settings(BaseSettings):
     def ingest_client_id(self) -> str:
         """Stable per worker: on Mosquitto the client id owns the worker's share of messages."""
         return f"{self.share_group}-{self.worker_id}"
+
+    def network_server_sources(self) -> list[NetworkServerSource]:
+        """`lpwa_sources` plus those listed in `lpwa_sources_file`; ConfigError if unreadable."""
+        sources = list(self.lpwa_sources)
+        if self.lpwa_sources_file is not None:
+            try:
+                sources += TypeAdapter(list[NetworkServerSource]).validate_json(self.lpwa_sources_file.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"cannot read the LPWA sources file {self.lpwa_sources_file}: {exc.strerror}") from None
+            except ValidationError as exc:
+                raise ConfigError(f"LPWA sources file {self.lpwa_sources_file}: {exc.errors()[0]['msg']} "
+                                  f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from None
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"LPWA source names must be unique: {names}")
+        return sources
 
     def require_database_url(self) -> str:
         if self.database_url is None:

@@ -45,6 +45,7 @@ def load_devices(database_url: str, pilot_id: str) -> list[SimulatedDevice]:
         rows = conn.execute(
             """SELECT id, pilot_id, kind, reporting_interval_s FROM device
                WHERE pilot_id = %s AND (decommissioned_at IS NULL OR decommissioned_at > now())
+                 AND dev_eui IS NULL AND gateway_id IS NULL  -- those speak through a network server or gateway
                ORDER BY id""", (pilot_id,)).fetchall()
         if not rows:
             known = conn.execute("SELECT 1 FROM pilot WHERE id = %s", (pilot_id,)).fetchone()

@@ -57,3 +57,35 @@ def seed_demo_pilot(database_url: str, devices_per_kind: int = 3) -> DemoPilot:
                 """INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, model, commissioned_at)
                    VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""", rows)
     return DemoPilot(DEMO_PILOT_ID, device_ids)
+
+
+# LoRaWAN devices (through ChirpStack or The Things Stack) and a Wi-Fi gateway with switches behind it.
+DEMO_LPWA_APPLICATION = "17c82e96-be03-4f38-aef3-f83d48582d97"
+DEMO_GATEWAY_ID = "demo-wifi-gw-1"
+DEMO_LORA_DEVICES = (("demo-lora-env-1", DeviceKind.ENV_SENSOR, "70b3d57ed0000001"),
+                     ("demo-lora-env-2", DeviceKind.ENV_SENSOR, "70b3d57ed0000002"),
+                     ("demo-lora-tracker-1", DeviceKind.LOCATION_TRACKER, "70b3d57ed0000003"))
+DEMO_GATEWAY_DEVICES = ("demo-wifi-switch-1", "demo-wifi-switch-2", "demo-wifi-switch-3")
+
+
+def seed_demo_links(database_url: str) -> None:
+    """Register the demo pilot's LoRaWAN devices (with DevEUIs, reporting every 60 s), the ChirpStack
+    application, and a Wi-Fi gateway with three switches attached. Idempotent; run after
+    `seed_demo_pilot`."""
+    with connect(database_url) as conn, conn.transaction():
+        row = conn.execute("SELECT starts_at FROM pilot WHERE id = %s", (DEMO_PILOT_ID,)).fetchone()
+        commissioned = row[0] if row else datetime.now(UTC)
+        conn.execute("INSERT INTO network_server_application (network_server, application_id, pilot_id) "
+                     "VALUES ('chirpstack', %s, %s) ON CONFLICT DO NOTHING", (DEMO_LPWA_APPLICATION, DEMO_PILOT_ID))
+        conn.execute("INSERT INTO gateway (id, pilot_id, protocol, description) VALUES (%s, %s, 'wifi', %s) "
+                     "ON CONFLICT (id) DO NOTHING", (DEMO_GATEWAY_ID, DEMO_PILOT_ID, "Demo Wi-Fi gateway"))
+        for device_id, kind, dev_eui in DEMO_LORA_DEVICES:
+            conn.execute("""INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, model,
+                                                commissioned_at, dev_eui)
+                            VALUES (%s, %s, %s, 'lpwa', 60, 'SimLoRa 1', %s, %s) ON CONFLICT (id) DO NOTHING""",
+                         (device_id, DEMO_PILOT_ID, kind.value, commissioned, dev_eui))
+        for device_id in DEMO_GATEWAY_DEVICES:
+            conn.execute("""INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, model,
+                                                commissioned_at, gateway_id)
+                            VALUES (%s, %s, 'smart_switch', 'wifi', 60, 'SimSwitch 2', %s, %s)
+                            ON CONFLICT (id) DO NOTHING""", (device_id, DEMO_PILOT_ID, commissioned, DEMO_GATEWAY_ID))

@@ -81,3 +81,12 @@ def publish(mqtt_url: str, messages: list[tuple[str, bytes | str]], qos: int = 1
         [{"topic": topic, "payload": payload, "qos": qos} for topic, payload in messages],
         hostname=endpoint.host, port=endpoint.port, protocol=mqtt.MQTTv5,
     )
+
+
+def admin_headers(database_url: str) -> dict[str, str]:
+    """`Authorization` for a new admin API key in that database (API tests act as the operator)."""
+    from access import api_keys
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        token = api_keys.create(conn, "admin", name="tests").token
+    return {"Authorization": f"Bearer {token}"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from access.sync import revoke_on_decommission
 from api.database import Db
 from api.routes import ListLimit, ListOffset
 from api.schemas import Decommission, DeviceCreate, DeviceOut, DeviceUpdate, Problem
@@ -48,10 +49,13 @@ def update_device(device_id: str, body: DeviceUpdate, conn: Db) -> registry.Devi
 
 @router.post("/{device_id}/decommission", response_model=DeviceOut, responses={409: {"model": Problem}},
              summary="Take a device out of service")
-def decommission_device(device_id: str, body: Decommission, conn: Db) -> registry.Device:
+def decommission_device(device_id: str, body: Decommission, conn: Db, request: Request) -> registry.Device:
     """Records when (default now) and why; from then on the ingest dead-letters its messages as
-    `device_decommissioned`. 409 if it already was; 422 if `at` is before its commissioning."""
-    return registry.decommission(conn, registry.DEVICES, device_id, body.reason, body.at)
+    `device_decommissioned`, and its broker credentials are revoked. 409 if it already was; 422 if
+    `at` is before its commissioning."""
+    retired = registry.decommission(conn, registry.DEVICES, device_id, body.reason, body.at)
+    revoke_on_decommission(conn, request.app.state.settings, device_id)
+    return retired
 
 
 @router.delete("/{device_id}", status_code=204, responses={409: {"model": Problem}}, summary="Delete a device")

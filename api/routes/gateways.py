@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from access.sync import revoke_on_decommission
 from api.database import Db
 from api.routes import ListLimit, ListOffset
 from api.schemas import Decommission, GatewayCreate, GatewayOut, GatewayUpdate, Problem
@@ -40,9 +41,11 @@ def update_gateway(gateway_id: str, body: GatewayUpdate, conn: Db) -> registry.G
 
 @router.post("/{gateway_id}/decommission", response_model=GatewayOut, responses={409: {"model": Problem}},
              summary="Take a gateway out of service")
-def decommission_gateway(gateway_id: str, body: Decommission, conn: Db) -> registry.Gateway:
-    """Records when (default now) and why. 409 if it already was."""
-    return registry.decommission(conn, registry.GATEWAYS, gateway_id, body.reason, body.at)
+def decommission_gateway(gateway_id: str, body: Decommission, conn: Db, request: Request) -> registry.Gateway:
+    """Records when (default now) and why; its broker credentials are revoked. 409 if it already was."""
+    retired = registry.decommission(conn, registry.GATEWAYS, gateway_id, body.reason, body.at)
+    revoke_on_decommission(conn, request.app.state.settings, gateway_id)
+    return retired
 
 
 @router.delete("/{gateway_id}", status_code=204, responses={409: {"model": Problem}},

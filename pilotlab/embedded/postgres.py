@@ -1,4 +1,5 @@
-"""PostgreSQL 16 from the pgserver wheel, run as our child process on 127.0.0.1 and a free port.
+"""PostgreSQL 16 from the pgserver wheel, run as our child process on 127.0.0.1 and a free port
+(chosen on the first start and kept across restarts).
 
 We use pgserver's binaries and its data-directory layout (PGDATA = `data_dir`, server log in
 `data_dir/log`, owners in `data_dir/.handle_pids.json`) but not its lifecycle: pgserver stops the
@@ -234,7 +235,9 @@ class EmbeddedPostgres:
                    "--encoding=utf8", "-U", "postgres"], "initdb")
 
     def _launch(self) -> None:
-        port = free_port()
+        # The port is chosen once and kept across stop() + start(), so clients holding the URL
+        # (an ingest worker riding out an outage) find the restarted server where it was.
+        port = self.port or free_port()
         args = [
             str(_bin_dir() / "postgres"), "-D", str(self.data_dir),
             "-h", LOOPBACK, "-p", str(port),

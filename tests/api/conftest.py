@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from pilotlab.settings import Settings
+from tests.support import admin_headers
 
 
 @pytest.fixture(scope="session")
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as test_client:
+    with TestClient(create_app(Settings(database_url=database_url)), headers=admin_headers(database_url)) as test_client:
         yield test_client
 
 

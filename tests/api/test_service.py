@@ -22,6 +22,7 @@ from pilotlab.cli import main
 from pilotlab.errors import ServiceUnavailable
 from pilotlab.settings import Settings
 from tests.conftest import _with_database
+from tests.support import admin_headers
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/pilotlab"
 
@@ -38,7 +39,7 @@ def test_health_reports_the_schema_version_and_timescaledb_mode(client: TestClie
 @pytest.mark.slow  # waits out the pool's 5 s for a connection that never comes
 def test_health_is_503_once_the_database_is_gone(make_database: Callable[[], str], admin_database_url: str) -> None:
     url = make_database()
-    with TestClient(create_app(Settings(database_url=url))) as doomed:
+    with TestClient(create_app(Settings(database_url=url)), headers=admin_headers(url)) as doomed:
         assert doomed.get("/health").status_code == 200
         name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
         with psycopg.connect(admin_database_url, autocommit=True) as admin:

@@ -49,6 +49,13 @@ class Demo:
                 return line.split()[1:]
         return []
 
+    def api_key(self) -> str:
+        """The admin API key the demo prints once (issue 6)."""
+        for line in self.text().splitlines():
+            if line.strip().startswith("API key "):
+                return line.split()[2]
+        return ""
+
     def leftovers(self) -> dict[int, str]:
         return survivors(self.seen_pids, mentioning=str(self.data_dir))
 
@@ -98,9 +105,10 @@ def _readings(body: object) -> list[object]:
     return []
 
 
-def _telemetry_count(api: str, device_id: str) -> int:
+def _telemetry_count(api: str, device_id: str, api_key: str = "") -> int:
+    request = urllib.request.Request(f"{api}/devices/{device_id}/telemetry", headers={"Authorization": f"Bearer {api_key}"})
     try:
-        with urllib.request.urlopen(f"{api}/devices/{device_id}/telemetry", timeout=3) as response:
+        with urllib.request.urlopen(request, timeout=3) as response:
             return len(_readings(json.load(response)))
     except (urllib.error.URLError, OSError, ValueError):
         return 0
@@ -114,7 +122,7 @@ def _wait_for_telemetry_of_every_device(demo: Demo) -> list[str]:
         demo.record_children()
         devices = demo.device_ids()
         if devices:
-            missing = [d for d in devices if _telemetry_count(demo.api, d) == 0]
+            missing = [d for d in devices if _telemetry_count(demo.api, d, demo.api_key()) == 0]
             if not missing:
                 return devices
         time.sleep(0.5)

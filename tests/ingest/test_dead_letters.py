@@ -126,3 +126,15 @@ def test_a_device_registered_while_ingest_runs_is_accepted_without_a_restart(
     publish(mqtt_url, [(topic_for(pilot.pilot_id, late, "telemetry"), payloads.encode(payloads.switch(1)))])
     wait_until(lambda: count_rows(database_url, "SELECT count(*) FROM telemetry WHERE device_id = %s", (late,)),
                10, what="the late device's reading")
+
+
+def test_an_event_detail_with_an_infinity_is_refused_rather_than_stored_as_null(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+) -> None:
+    topic = topic_for(pilot.pilot_id, pilot.tracker_id, "event")
+    body = b'{"ts": 1764000000000, "seq": 3, "event": "fall", "detail": {"g": [1.5, 1e999]}}'
+    thread_worker()
+    publish(mqtt_url, [(topic, body)])
+    found = wait_until(lambda: _dead_letter(database_url, topic, body), 10, what="the dead letter")
+    assert found[0] == "invalid_payload"
+    assert "infinit" in found[1]

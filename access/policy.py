@@ -1,0 +1,121 @@
+"""API roles and what each may do: one rule per endpoint, in one table.
+
+    admin          everything
+    pilot_manager  reads and manages its pilots (scope: the key's pilot ids)
+    firm           reads its own pilots (scope: the key's firm), changes nothing
+    reviewer       reads everything (registry, telemetry, all scores and records), changes nothing
+    provisioning   registers devices and gateways and manages their broker credentials
+
+A rule names the roles allowed and whether firm and pilot_manager keys are held to their scope.
+Objects outside a key's scope answer 404, exactly like objects that do not exist, so a firm
+cannot learn another firm's ids. Endpoints missing from `RULES` are admin-only (and the role
+matrix test fails until they are listed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ApiRole(StrEnum):
+    ADMIN = "admin"
+    PILOT_MANAGER = "pilot_manager"
+    FIRM = "firm"
+    REVIEWER = "reviewer"
+    PROVISIONING = "provisioning"
+
+
+SCOPED = frozenset({ApiRole.FIRM, ApiRole.PILOT_MANAGER})
+A, M, F, R, P = ApiRole.ADMIN, ApiRole.PILOT_MANAGER, ApiRole.FIRM, ApiRole.REVIEWER, ApiRole.PROVISIONING
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[ApiRole]
+    public: bool = False
+    # the query parameter that scopes a list for firm and pilot_manager keys ("pilot_id", "firm_id")
+    list_scope: str | None = None
+    # a body field naming the pilot a new object belongs to
+    body_scope: str | None = None
+
+
+def _rule(*roles: ApiRole, list_scope: str | None = None, body_scope: str | None = None) -> Rule:
+    return Rule(frozenset(roles), list_scope=list_scope, body_scope=body_scope)
+
+
+PUBLIC = Rule(frozenset(ApiRole), public=True)
+ADMIN_ONLY = _rule(A)
+READ = _rule(A, M, F, R, P)            # registry, telemetry, health
+READ_RESULTS = _rule(A, M, F, R)       # scores and records
+MANAGE = _rule(A, M)                   # a pilot's own settings and records
+PROVISION = _rule(A, M, P)             # devices, gateways, their links and credentials
+
+RULES: dict[tuple[str, str], Rule] = {
+    # service
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    # firms
+    ("POST", "/firms"): ADMIN_ONLY,
+    ("GET", "/firms"): _rule(A, R, P),
+    ("GET", "/firms/{firm_id}"): READ,
+    ("PATCH", "/firms/{firm_id}"): ADMIN_ONLY,
+    ("DELETE", "/firms/{firm_id}"): ADMIN_ONLY,
+    # pilots
+    ("POST", "/pilots"): ADMIN_ONLY,
+    ("GET", "/pilots"): _rule(A, F, R, P, list_scope="firm_id"),
+    ("GET", "/pilots/{pilot_id}"): READ,
+    ("PATCH", "/pilots/{pilot_id}"): MANAGE,
+    ("DELETE", "/pilots/{pilot_id}"): ADMIN_ONLY,
+    ("GET", "/pilots/{pilot_id}/health"): READ,
+    # gateways and devices
+    ("POST", "/gateways"): _rule(A, M, P, body_scope="pilot_id"),
+    ("GET", "/gateways"): _rule(A, M, F, R, P, list_scope="pilot_id"),
+    ("GET", "/gateways/{gateway_id}"): READ,
+    ("PATCH", "/gateways/{gateway_id}"): PROVISION,
+    ("POST", "/gateways/{gateway_id}/decommission"): PROVISION,
+    ("DELETE", "/gateways/{gateway_id}"): PROVISION,
+    ("GET", "/gateways/{gateway_id}/health"): READ,
+    ("POST", "/devices"): _rule(A, M, P, body_scope="pilot_id"),
+    ("GET", "/devices"): _rule(A, M, F, R, P, list_scope="pilot_id"),
+    ("GET", "/devices/{device_id}"): READ,
+    ("PATCH", "/devices/{device_id}"): PROVISION,
+    ("POST", "/devices/{device_id}/decommission"): PROVISION,
+    ("DELETE", "/devices/{device_id}"): PROVISION,
+    ("GET", "/devices/{device_id}/telemetry"): READ,
+    ("GET", "/devices/{device_id}/health"): READ,
+    # LPWA links
+    ("PUT", "/devices/{device_id}/dev-eui"): PROVISION,
+    ("POST", "/network-server-applications"): _rule(A, M, P, body_scope="pilot_id"),
+    ("GET", "/devices/{device_id}/uplink-loss"): READ,
+    ("GET", "/devices/{device_id}/receptions"): READ,
+    # dead letters
+    ("GET", "/dead-letters"): _rule(A, M, F, R, list_scope="pilot_id"),
+    # scores and records
+    ("GET", "/scores"): _rule(A, R),
+    ("GET", "/pilots/{pilot_id}/score"): READ_RESULTS,
+    ("GET", "/pilots/{pilot_id}/score/devices"): READ_RESULTS,
+    ("GET", "/pilots/{pilot_id}/score/history"): READ_RESULTS,
+    ("PUT", "/pilots/{pilot_id}/timezone"): MANAGE,
+    ("PUT", "/devices/{device_id}/battery-claim"): MANAGE,
+    ("POST", "/pilots/{pilot_id}/records"): MANAGE,
+    ("GET", "/pilots/{pilot_id}/records"): READ_RESULTS,
+    ("GET", "/records/public-key"): PUBLIC,
+    ("GET", "/records/{record_id}"): READ_RESULTS,
+    ("POST", "/records/verify"): PUBLIC,
+    # broker credentials (shown once) and API keys
+    ("POST", "/devices/{device_id}/credentials"): PROVISION,
+    ("GET", "/devices/{device_id}/credentials"): PROVISION,
+    ("DELETE", "/devices/{device_id}/credentials"): PROVISION,
+    ("POST", "/gateways/{gateway_id}/credentials"): PROVISION,
+    ("GET", "/gateways/{gateway_id}/credentials"): PROVISION,
+    ("DELETE", "/gateways/{gateway_id}/credentials"): PROVISION,
+    ("POST", "/api-keys"): ADMIN_ONLY,
+    ("GET", "/api-keys"): ADMIN_ONLY,
+    ("DELETE", "/api-keys/{key_id}"): ADMIN_ONLY,
+}
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    """The declared rule of an endpoint (HEAD follows GET); None if it declares none."""
+    return RULES.get(("GET" if method == "HEAD" else method, path))

@@ -1,0 +1,147 @@
+"""LPWA and gateway links: DevEUIs, network-server applications, gateway health, uplink loss
+and receptions. (Registry CRUD of gateways and devices stays in gateways.py / devices.py.)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import psycopg
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.database import Db
+from api.schemas import Problem
+from pilotlab.errors import Conflict, NotFound
+from store import registry
+
+router = APIRouter(tags=["links"], responses={404: {"model": Problem}, 422: {"model": Problem}})
+
+
+class DevEui(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dev_eui: str | None = Field(pattern=r"^[0-9A-Fa-f]{16}$", description="16 hex digits; null removes it")
+
+
+class NetworkServerApplication(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    network_server: Literal["chirpstack", "tts"]
+    application_id: str = Field(min_length=1, max_length=200,
+                                description="ChirpStack application UUID, or TTS '{application}@{tenant}'")
+    pilot_id: str
+
+
+class GatewayStatusOut(BaseModel):
+    at: datetime
+    state: str | None
+    uptime_s: int | None
+    firmware: str | None
+
+
+class GatewayHealthOut(BaseModel):
+    gateway_id: str
+    pilot_id: str
+    protocol: str
+    in_service: bool
+    last_seen: datetime | None = Field(description="when pilotlab last received a batch or status from it")
+    last_status: GatewayStatusOut | None
+    devices_attached: list[str]
+    devices_reporting_1h: int = Field(description="attached devices with a stored message in the last hour")
+    batches_24h: int
+    readings_24h: int
+    refused_24h: int = Field(description="batch entries dead-lettered (e.g. a device not attached to it)")
+
+
+class UplinkLossOut(BaseModel):
+    hour: datetime
+    received: int
+    lost: int
+    expected: int
+    counter_resets: int
+
+
+class ReceptionOut(BaseModel):
+    fcnt: int
+    uplink_time: datetime
+    gateway_id: str
+    rssi_dbm: float | None
+    snr_db: float | None
+    data_rate: str | None
+    frequency_hz: int | None
+
+
+@router.put("/devices/{device_id}/dev-eui", summary="Set or clear a LoRaWAN device's DevEUI",
+            responses={409: {"model": Problem}})
+def set_dev_eui(device_id: str, body: DevEui, conn: Db) -> dict[str, str | None]:
+    registry.get(conn, registry.DEVICES, device_id)
+    eui = body.dev_eui.lower() if body.dev_eui else None
+    try:
+        with conn.transaction():
+            conn.execute("UPDATE device SET dev_eui = %s WHERE id = %s", (eui, device_id))
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"DevEUI {eui} is already another device's") from None
+    return {"device_id": device_id, "dev_eui": eui}
+
+
+@router.post("/network-server-applications", status_code=201, response_model=NetworkServerApplication,
+             summary="Register a network-server application to a pilot", responses={409: {"model": Problem}})
+def add_application(body: NetworkServerApplication, conn: Db) -> NetworkServerApplication:
+    registry.get(conn, registry.PILOTS, body.pilot_id)
+    try:
+        with conn.transaction():
+            conn.execute("INSERT INTO network_server_application (network_server, application_id, pilot_id) "
+                         "VALUES (%s, %s, %s)", (body.network_server, body.application_id, body.pilot_id))
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"{body.network_server} application {body.application_id!r} is already registered") from None
+    return body
+
+
+@router.get("/gateways/{gateway_id}/health", response_model=GatewayHealthOut,
+            summary="Last seen, last status and the devices behind a gateway")
+def gateway_health(gateway_id: str, conn: Db) -> GatewayHealthOut:
+    row = conn.execute("SELECT pilot_id, protocol, decommissioned_at FROM gateway WHERE id = %s", (gateway_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"gateway {gateway_id!r} is not registered")
+    pilot_id, protocol, decommissioned = row
+    devices = [d for (d,) in conn.execute("SELECT id FROM device WHERE gateway_id = %s ORDER BY id", (gateway_id,))]
+    reporting = conn.execute(
+        "SELECT count(DISTINCT device_id) FROM telemetry WHERE device_id = ANY(%s) AND ingest_time > now() - interval '1 hour'",
+        (devices,)).fetchone()
+    seen, batches, readings, refused = conn.execute(
+        "SELECT max(received_at), count(*) FILTER (WHERE kind = 'batch' AND received_at > now() - interval '24 hours'), "
+        "coalesce(sum(readings) FILTER (WHERE received_at > now() - interval '24 hours'), 0), "
+        "coalesce(sum(refused) FILTER (WHERE received_at > now() - interval '24 hours'), 0) "
+        "FROM gateway_message WHERE gateway_id = %s", (gateway_id,)).fetchone() or (None, 0, 0, 0)
+    status = conn.execute("SELECT gateway_time, state, uptime_s, firmware FROM gateway_message "
+                          "WHERE gateway_id = %s AND kind = 'status' ORDER BY gateway_time DESC LIMIT 1",
+                          (gateway_id,)).fetchone()
+    return GatewayHealthOut(
+        gateway_id=gateway_id, pilot_id=pilot_id, protocol=protocol, in_service=decommissioned is None,
+        last_seen=seen, last_status=GatewayStatusOut(at=status[0], state=status[1], uptime_s=status[2],
+                                                     firmware=status[3]) if status else None,
+        devices_attached=devices, devices_reporting_1h=int(reporting[0]) if reporting else 0,
+        batches_24h=batches, readings_24h=int(readings), refused_24h=int(refused))
+
+
+Since = Annotated[datetime | None, Query(alias="from", description="first hour (default: 24 h ago)")]
+
+
+@router.get("/devices/{device_id}/uplink-loss", response_model=list[UplinkLossOut],
+            summary="LoRaWAN uplinks received and lost per hour, from frame counters")
+def uplink_loss(device_id: str, conn: Db, since: Since = None) -> list[UplinkLossOut]:
+    registry.get(conn, registry.DEVICES, device_id)
+    rows = conn.execute("SELECT hour, received, lost, expected, counter_resets FROM uplink_loss_hourly "
+                        "WHERE device_id = %s AND hour >= coalesce(%s, now() - interval '24 hours') ORDER BY hour",
+                        (device_id, since)).fetchall()
+    return [UplinkLossOut(hour=h, received=r, lost=lost, expected=e, counter_resets=c) for h, r, lost, e, c in rows]
+
+
+@router.get("/devices/{device_id}/receptions", response_model=list[ReceptionOut],
+            summary="Link metadata of a LoRaWAN device's latest uplinks: every gateway that heard each")
+def receptions(device_id: str, conn: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ReceptionOut]:
+    registry.get(conn, registry.DEVICES, device_id)
+    rows = conn.execute("SELECT fcnt, uplink_time, gateway_id, rssi_dbm, snr_db, data_rate, frequency_hz "
+                        "FROM uplink_reception WHERE device_id = %s ORDER BY uplink_time DESC, gateway_id LIMIT %s",
+                        (device_id, limit)).fetchall()
+    return [ReceptionOut(fcnt=f, uplink_time=t, gateway_id=g, rssi_dbm=r, snr_db=s, data_rate=d, frequency_hz=fr)
+            for f, t, g, r, s, d, fr in rows]

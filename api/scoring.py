@@ -1,0 +1,66 @@
+"""Scoring in the API: the rubric and signing key from settings, error mapping, daily rescoring.
+
+`install(app, settings)` mounts api.routes.scores and api.routes.records, answers a rubric or key
+problem with 422 naming the field (ConfigError / RubricError), and, when `daily_rescoring` is set,
+runs scoring.schedule.DailyRescoring for the app's lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.routes import records, scores
+from pilotlab.errors import ConfigError
+from pilotlab.settings import Settings
+from scoring.rubric import LoadedRubric, load_rubric
+from scoring.schedule import DailyRescoring
+from scoring.signing import load_private_key
+from store.connection import connect
+
+
+class ScoringConfig:
+    """Loaded on first use, so an API without a signing key still serves scores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cache  # noqa: B019 - one per app, lives as long as the app
+    def rubric(self) -> LoadedRubric:
+        return load_rubric(self.settings.rubric)
+
+    @cache  # noqa: B019
+    def private_key(self) -> Ed25519PrivateKey:
+        return load_private_key(self.settings.signing_key)
+
+
+async def _config_error(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.state.scoring = ScoringConfig(settings)
+    app.add_exception_handler(ConfigError, _config_error)
+    app.include_router(scores.router)
+    app.include_router(records.router)
+    if not (settings.daily_rescoring and settings.database_url):
+        return
+    url = settings.database_url
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rescoring = DailyRescoring(lambda: connect(url, autocommit=True), app.state.scoring.rubric())
+        async with inner(app):
+            rescoring.start()
+            try:
+                yield
+            finally:
+                rescoring.stop()
+
+    app.router.lifespan_context = lifespan

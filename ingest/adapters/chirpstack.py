@@ -1,0 +1,78 @@
+"""ChirpStack v4 MQTT integration (JSON encoding).
+
+    application/{application_id}/device/{dev_eui}/event/up      UplinkEvent
+    application/{application_id}/device/{dev_eui}/event/join    JoinEvent (v4 default)
+    application/{application_id}/device/{dev_eui}/state/join    JoinEvent (later v4, retained)
+
+Read in ChirpStack's source (api/proto/integration, chirpstack/src/integration/mqtt.rs): the JSON
+is the protobuf JSON mapping in camelCase; `fCnt` is a u32 full counter; `data` is base64;
+`object` is set only when the device profile has a codec. ChirpStack deduplicates the copies
+heard by several gateways into one event whose `rxInfo` lists every gateway. Top-level fields
+are emitted even when zero in newer releases but were omitted in earlier v4 ones (the documented
+example has no fCnt), and the gateway messages (`rxInfo`, `txInfo`) omit zeros (`snr` 0 is
+absent): absent numbers are read as 0. The integration publishes at QoS 0 unless configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.adapters.lorawan import (
+    Join,
+    Radio,
+    Reception,
+    Uplink,
+    as_list,
+    as_object,
+    counter,
+    dev_eui_of,
+    number,
+    parse_time,
+)
+from pilotlab.errors import MessageRejected, RejectReason
+
+NETWORK_SERVER = "chirpstack"
+TOPIC_PREFIX = "application/"
+DEFAULT_TOPICS = ("application/+/device/+/event/up", "application/+/device/+/event/join",
+                  "application/+/device/+/state/join")
+
+
+def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
+    parts = topic.split("/")
+    if len(parts) != 6 or parts[0] != "application" or parts[2] != "device" or parts[4] not in ("event", "state"):
+        raise MessageRejected(RejectReason.TOPIC_INVALID, "expected application/<id>/device/<DevEUI>/event/<up|join>")
+    application_id, topic_eui, event = parts[1], parts[3], parts[5]
+    info = body.get("deviceInfo") or {}
+    if not isinstance(info, dict):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "deviceInfo: expected an object")
+    dev_eui = dev_eui_of(info.get("devEui"), "deviceInfo.devEui") or dev_eui_of(topic_eui, "topic DevEUI")
+    if dev_eui != topic_eui.lower():
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"deviceInfo.devEui {dev_eui} differs from the topic's {topic_eui}")
+    if event == "join":
+        return Join(NETWORK_SERVER, application_id, dev_eui, None, parse_time(body.get("time"), "time"),
+                    body.get("devAddr") if isinstance(body.get("devAddr"), str) else None)
+    if event != "up" or parts[4] != "event":
+        raise MessageRejected(RejectReason.TOPIC_INVALID, f"ChirpStack event {event!r} is not an uplink or join")
+    data = body.get("data", "")
+    if not isinstance(data, str):
+        raise MessageRejected(RejectReason.BAD_BASE64, "data: expected a base64 string")
+    decoded = body.get("object")
+    receptions = []
+    for rx in as_list(body.get("rxInfo")):
+        if isinstance(rx, dict) and isinstance(rx.get("gatewayId"), str):
+            receptions.append(Reception(rx["gatewayId"], number(rx.get("rssi", 0)), number(rx.get("snr", 0))))
+    tx = as_object(body.get("txInfo"))
+    lora = as_object(as_object(tx.get("modulation")).get("lora"))
+    radio = Radio(_int(lora.get("spreadingFactor")), _int(lora.get("bandwidth")), _int(tx.get("frequency")))
+    return Uplink(NETWORK_SERVER, application_id, dev_eui, None,
+                  counter(body.get("fCnt"), "fCnt", 2**32 - 1), counter(body.get("fPort"), "fPort", 255),
+                  parse_time(body.get("time"), "time"), data, decoded if isinstance(decoded, dict) else None,
+                  receptions, radio)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

@@ -1,0 +1,82 @@
+"""The Things Stack v3 MQTT server (JSON).
+
+    v3/{application}@{tenant}/devices/{device}/up      ApplicationUp with uplink_message
+    v3/{application}@{tenant}/devices/{device}/join    ApplicationUp with join_accept
+    (The Things Stack Open Source: v3/{application}/devices/{device}/…)
+
+Read in its docs and API: snake_case protobuf JSON that omits empty fields ("", 0, false): the
+documented uplink example has no `f_port`, a first uplink has no `f_cnt`; absent means 0.
+`f_cnt` is the full 32-bit counter; `dev_eui` is upper-case hex; `settings.frequency` a string.
+`uplink_message.received_at` is the Network Server's time (used as the uplink's time; the
+top-level `received_at` is the Application Server's, the fallback). The MQTT server speaks
+3.1.1 at QoS 0 only, so whatever it drops is seen only as a frame-counter gap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.adapters.lorawan import (
+    Join,
+    Radio,
+    Reception,
+    Uplink,
+    as_list,
+    as_object,
+    counter,
+    dev_eui_of,
+    number,
+    parse_time,
+)
+from pilotlab.errors import MessageRejected, RejectReason
+
+NETWORK_SERVER = "tts"
+TOPIC_PREFIX = "v3/"
+DEFAULT_TOPICS = ("v3/+/devices/+/up", "v3/+/devices/+/join")
+
+
+def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices" or parts[4] not in ("up", "join"):
+        raise MessageRejected(RejectReason.TOPIC_INVALID, "expected v3/<application>@<tenant>/devices/<device>/<up|join>")
+    application_id, device_id = parts[1], parts[3]
+    ids = body.get("end_device_ids") or {}
+    if not isinstance(ids, dict):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "end_device_ids: expected an object")
+    dev_eui = dev_eui_of(ids.get("dev_eui"), "end_device_ids.dev_eui")
+    if parts[4] == "join":
+        accept = body.get("join_accept") or {}
+        when = accept.get("received_at") if isinstance(accept, dict) and accept.get("received_at") else body.get("received_at")
+        return Join(NETWORK_SERVER, application_id, dev_eui, device_id, parse_time(when, "join_accept.received_at"),
+                    ids.get("dev_addr") if isinstance(ids.get("dev_addr"), str) else None)
+    up = body.get("uplink_message")
+    if not isinstance(up, dict):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "uplink_message: expected an object")
+    data = up.get("frm_payload", "")
+    if not isinstance(data, str):
+        raise MessageRejected(RejectReason.BAD_BASE64, "uplink_message.frm_payload: expected a base64 string")
+    receptions = []
+    for rx in as_list(up.get("rx_metadata")):
+        gateway = as_object(as_object(rx).get("gateway_ids")).get("gateway_id")
+        if isinstance(gateway, str):
+            receptions.append(Reception(gateway, number(rx.get("rssi", rx.get("channel_rssi", 0))),
+                                        number(rx.get("snr", 0))))
+    settings = as_object(up.get("settings"))
+    lora = as_object(as_object(settings.get("data_rate")).get("lora"))
+    frequency = settings.get("frequency")
+    radio = Radio(_int(lora.get("spreading_factor")), _int(lora.get("bandwidth")), _int(frequency))
+    decoded = up.get("decoded_payload")
+    when = up.get("received_at") or body.get("received_at")
+    return Uplink(NETWORK_SERVER, application_id, dev_eui, device_id,
+                  counter(up.get("f_cnt"), "uplink_message.f_cnt", 2**32 - 1),
+                  counter(up.get("f_port"), "uplink_message.f_port", 255),
+                  parse_time(when, "uplink_message.received_at"), data,
+                  decoded if isinstance(decoded, dict) else None, receptions, radio)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

@@ -1,0 +1,15 @@
+"""Pilot scoring: per-device metrics in SQL, fleet verdict from a versioned rubric, signed records.
+
+    rubric.py     the versioned YAML rubric and its validation (rubrics/v1.yaml)
+    window.py     which devices are scored, over which window
+    quality.py    QARTOD flags per reading as SQL (held to ioos_qc.qartod in the tests)
+    metrics.py    per-device metrics in one ordered pass per device group
+    lpwa.py       LPWA packet delivery ratio when the loss table exists
+    fleet.py      pooled ratios, p10 device, gates, score and verdict
+    evidence.py   daily counts in the pilot's time zone and the evidence digest
+    signing.py    Ed25519 keys
+    records.py    RFC 8785 canonical, signed reference records and their verification
+    issuing.py    issuing and fetching stored records
+    scorer.py     score_pilot, record body, score history
+    schedule.py   daily rescoring
+"""

@@ -1,0 +1,300 @@
+"""Per-device metrics, computed in PostgreSQL in one ordered pass over each device's readings.
+
+Only messages on the `telemetry` channel with device time inside the device's window
+(scoring.window) are read. With `interval` the declared reporting interval, `W` the window
+length, `k` the rubric's slot factor and `o` its outage factor, and *valid* meaning a reading whose
+QC flag is not fail (scoring.quality: QARTOD tests plus timestamp sanity):
+
+- availability   = slots with >= 1 valid reading / floor(W / (k * interval)); slot i covers
+                   [start + i*k*interval, start + (i+1)*k*interval); a partial last slot is not counted
+- completeness   = min(1, valid readings / floor(W / interval)); valid readings have distinct device
+                   times (a second reading at the same device time is a duplicate and fails QC)
+- delivery ratio = LPWA only, when the loss table exists (scoring.lpwa): received / expected frames
+- latency        = p50 and p95 (percentile_cont) of ingest_time - device_time over valid readings
+- QC shares      = readings flagged pass / suspect / fail over all readings
+- outages        = silences between consecutive valid readings longer than o * interval, plus the
+                   silence from the window start to the first valid reading and from the last one to
+                   the window end (a run of QC fails is a silence in valid readings, so it is an outage
+                   too); MTTR = mean length of the outages that ended (the one open at the window end
+                   has not recovered); a device silent for the last `attrition_after_h` is *lost*
+- battery        = least-squares slope of battery_pct over time (%/day, valid readings); projected
+                   life = 100 / -slope days, compared with the firm's claim: ratio = min(1, projected /
+                   claimed); no measurable drain (slope >= 0) meets the claim
+- tracker        = fix rate = valid readings with fix_type other than 'none' / valid readings;
+                   accuracy p50 / p95 of accuracy_m over those fixes
+- switch         = heartbeat regularity = share of intervals between consecutive valid heartbeats
+                   within +-tolerance x interval of the declared interval
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from scoring import daily
+from scoring.quality import QcColumns, qc_columns, reading_flag_sql
+from scoring.rubric import Rubric
+from scoring.window import DeviceWindow
+
+
+@dataclass(frozen=True)
+class DeviceMetrics:
+    """What one device achieved over its window. Ratios are None where undefined."""
+
+    device_id: str
+    kind: str
+    window_start: datetime
+    window_end: datetime
+    readings: int
+    valid: int
+    expected: int
+    slots: int
+    slots_hit: int
+    availability: float | None
+    completeness: float | None
+    delivery_ratio: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    qc_pass: int
+    qc_suspect: int
+    qc_fail: int
+    duplicates: int
+    future: int
+    skewed: int
+    outages: int
+    recovered_outages: int
+    mttr_s: float | None
+    down_s: float
+    lost: bool
+    battery_slope_pct_per_day: float | None
+    projected_battery_days: float | None
+    claimed_battery_days: float | None
+    battery_ratio: float | None
+    fix_rate: float | None
+    accuracy_p50_m: float | None
+    accuracy_p95_m: float | None
+    heartbeat_regularity: float | None
+
+    @property
+    def kind_specific(self) -> float | None:
+        return self.fix_rate if self.kind == "location_tracker" else self.heartbeat_regularity
+
+
+def _readings_sql(rubric: Rubric, kind: str, interval_s: int, qc: QcColumns, *, rows: bool) -> sql.Composed:
+    """Levels 1-3 (ordered readings with QC flags) and, unless `rows`, the per-device aggregate."""
+    extra = {"location_tracker": ["fix_type", "accuracy_m"], "smart_switch": ["trigger"]}.get(kind, [])
+    qc_metrics = sorted({name.split("__")[0] for name in qc.flag_names if not name.startswith("ts__")})
+    columns = sorted(set(qc_metrics) | set(extra) | {"battery_pct"})
+    level1 = sql.SQL(", ").join([sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns] + qc.window_level)
+    level2 = sql.SQL(", ").join([sql.SQL("r.*"), *qc.run_level])
+    level3 = sql.SQL(", ").join([sql.SQL("q.*"), *qc.flag_level])
+    readings = sql.SQL("""
+WITH w AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(device_id, ws, we)
+), r AS (
+    SELECT t.device_id, t.seq, t.device_time, w.ws, w.we,
+           date_part('epoch', t.device_time) AS te, date_part('epoch', w.ws) AS ws_e, date_part('epoch', w.we) AS we_e,
+           date_part('epoch', t.ingest_time) - date_part('epoch', t.device_time) AS latency_s,
+           lag(t.device_time) OVER s AS prev_time,
+           floor(date_part('epoch', t.device_time) - date_part('epoch', lag(t.device_time) OVER s)) AS dt_s,
+           row_number() OVER s AS n,
+           {level1}
+    FROM telemetry t JOIN w ON t.device_id = w.device_id
+    WHERE t.channel = 'telemetry' AND t.device_time >= w.ws AND t.device_time < w.we
+    WINDOW s AS (PARTITION BY t.device_id ORDER BY t.device_time, t.seq)
+), q AS (
+    SELECT {level2} FROM r
+    WINDOW s2 AS (PARTITION BY r.device_id ORDER BY r.device_time, r.seq)
+), f AS (
+    SELECT {level3} FROM q
+)""").format(level1=level1, level2=level2, level3=level3)
+    flag = reading_flag_sql(qc.flag_names)
+    if rows:
+        return readings + sql.SQL(" SELECT f.*, {flag} AS qc FROM f ORDER BY device_id, device_time, seq").format(flag=flag)
+
+    slot_s = sql.Literal(float(rubric.window.slot_factor * interval_s))
+    outage_s = sql.Literal(float(rubric.window.outage_factor * interval_s))
+    tol = sql.Literal(float(rubric.heartbeat.tolerance * interval_s))
+    interval = sql.Literal(float(interval_s))
+    heartbeat = (sql.SQL(", max(CASE WHEN qc < 4 AND trigger = 'heartbeat' THEN te END) "
+                         "OVER (s3 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_heartbeat")
+                 if kind == "smart_switch" else sql.SQL(", NULL::float8 AS prev_heartbeat"))
+    tracker = (sql.SQL("""count(*) FILTER (WHERE qc < 4 AND fix_type <> 'none') AS fixes,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY accuracy_m) FILTER (WHERE qc < 4 AND fix_type <> 'none') AS acc_p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY accuracy_m) FILTER (WHERE qc < 4 AND fix_type <> 'none') AS acc_p95""")
+               if kind == "location_tracker" else sql.SQL("NULL::bigint AS fixes, NULL::float8 AS acc_p50, NULL::float8 AS acc_p95"))
+    switch = (sql.SQL("""count(*) FILTER (WHERE qc < 4 AND trigger = 'heartbeat' AND prev_heartbeat IS NOT NULL) AS hb_intervals,
+           count(*) FILTER (WHERE qc < 4 AND trigger = 'heartbeat' AND prev_heartbeat IS NOT NULL
+                            AND abs(te - prev_heartbeat - {interval}) <= {tol}) AS hb_regular""")
+              .format(interval=interval, tol=tol)
+              if kind == "smart_switch" else sql.SQL("NULL::bigint AS hb_intervals, NULL::bigint AS hb_regular"))
+    return readings + sql.SQL("""
+, g AS (
+    SELECT f.*, {flag} AS qc FROM f
+), v AS (
+    SELECT g.*,
+           max(CASE WHEN qc < 4 THEN te END) OVER (s3 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_valid
+           {heartbeat}
+    FROM g
+    WINDOW s3 AS (PARTITION BY device_id ORDER BY device_time, seq)
+)
+SELECT device_id,
+       count(*) AS readings,
+       count(*) FILTER (WHERE qc < 4) AS valid,
+       count(*) FILTER (WHERE qc = 3) AS suspect,
+       count(*) FILTER (WHERE qc = 4) AS fail,
+       count(*) FILTER (WHERE ts__duplicate = 4) AS duplicates,
+       count(*) FILTER (WHERE ts__future = 4) AS future,
+       count(*) FILTER (WHERE ts__skew = 3) AS skewed,
+       count(*) FILTER (WHERE qc < 4
+                        AND floor((te - ws_e) / {slot_s}) < floor((we_e - ws_e) / {slot_s})
+                        AND (prev_valid IS NULL OR floor((prev_valid - ws_e) / {slot_s})
+                                                  <> floor((te - ws_e) / {slot_s}))) AS slots_hit,
+       min(device_time) FILTER (WHERE qc < 4) AS first_valid,
+       max(device_time) FILTER (WHERE qc < 4) AS last_valid,
+       count(*) FILTER (WHERE qc < 4 AND te - prev_valid > {outage_s}) AS inner_outages,
+       coalesce(sum(te - prev_valid) FILTER (WHERE qc < 4 AND te - prev_valid > {outage_s}), 0) AS inner_outage_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s) FILTER (WHERE qc < 4) AS latency_p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) FILTER (WHERE qc < 4) AS latency_p95,
+       regr_slope(battery_pct, te) FILTER (WHERE qc < 4) * 86400 AS battery_slope,
+       {tracker},
+       {switch}
+FROM v
+GROUP BY device_id
+""").format(flag=flag, heartbeat=heartbeat, slot_s=slot_s, outage_s=outage_s, tracker=tracker, switch=switch)
+
+
+def _groups(windows: list[DeviceWindow]) -> list[tuple[tuple[str, int], list[DeviceWindow]]]:
+    """Devices grouped by (kind, declared interval): QC window lengths are SQL literals per group."""
+    def key(w: DeviceWindow) -> tuple[str, int]:
+        return (w.device.kind, w.device.reporting_interval_s)
+
+    ordered = sorted(windows, key=lambda w: (key(w), w.device.id))
+    return [(k, list(g)) for k, g in groupby(ordered, key=key)]
+
+
+def _params(windows: list[DeviceWindow]) -> dict[str, Any]:
+    return {"ids": [w.device.id for w in windows], "starts": [w.start for w in windows],
+            "ends": [w.end for w in windows]}
+
+
+def reading_flags(conn: psycopg.Connection, rubric: Rubric, window: DeviceWindow) -> list[dict[str, Any]]:
+    """Every reading of one device in its window with each test's flag and the aggregate `qc` (for
+    the per-device breakdown and for checking against ioos_qc)."""
+    kind, interval = window.device.kind, window.device.reporting_interval_s
+    query = _readings_sql(rubric, kind, interval, qc_columns(rubric, kind, interval), rows=True)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, _params([window])).fetchall()
+
+
+def device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[DeviceWindow],
+                   delivery: dict[str, float], progress: Callable[[int, int], None] | None = None, *,
+                   timezone: str = "UTC", now: datetime | None = None) -> list[DeviceMetrics]:
+    """Metrics of every device in `windows`, in device id order, merged from per-day summaries
+    (scoring.daily; days are `timezone`'s, which only decides how summaries are cut, never a
+    figure). `delivery` holds LPWA delivery ratios by device (scoring.lpwa). `progress(done, total)`
+    is called as summaries are built and at the end."""
+    parts = daily.device_parts(conn, rubric, timezone, windows, now or datetime.now(UTC), progress)
+    return metrics_from_parts(rubric, windows, parts, delivery)
+
+
+def metrics_from_parts(rubric: Rubric, windows: list[DeviceWindow], parts: dict[str, list[dict[str, Any]]],
+                       delivery: dict[str, float]) -> list[DeviceMetrics]:
+    """Metrics of every device in `windows`, in device id order, from its day summaries."""
+    return [_finish(rubric, w, daily.merge(rubric, w, parts.get(w.device.id, [])), delivery.get(w.device.id))
+            for w in sorted(windows, key=lambda w: w.device.id)]
+
+
+def raw_device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[DeviceWindow],
+                       delivery: dict[str, float], progress: Callable[[int, int], None] | None = None,
+                       batch_size: int = 100) -> list[DeviceMetrics]:
+    """The same metrics from one ordered pass over every raw reading of the windows: the reference
+    the summaries are tested against (exact percentiles), and `bench/scoring.py --raw`."""
+    found: dict[str, dict[str, Any]] = {}
+    done = 0
+    for (kind, interval), group in _groups(windows):
+        query = _readings_sql(rubric, kind, interval, qc_columns(rubric, kind, interval), rows=False)
+        for i in range(0, len(group), batch_size):
+            batch = group[i:i + batch_size]
+            with conn.cursor(row_factory=dict_row) as cur:
+                for row in cur.execute(query, _params(batch)):
+                    found[row["device_id"]] = row
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(windows))
+    return [_finish(rubric, w, found.get(w.device.id), delivery.get(w.device.id))
+            for w in sorted(windows, key=lambda w: w.device.id)]
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, delivery: float | None) -> DeviceMetrics:
+    """Turn the SQL aggregate into metrics: edge outages, ratios, battery projection."""
+    d = w.device
+    row = row or {}
+    interval = d.reporting_interval_s
+    seconds = w.seconds
+    slots = int(seconds // (rubric.window.slot_factor * interval))
+    expected = int(seconds // interval)
+    valid = int(row.get("valid") or 0)
+    outage_limit = rubric.window.outage_factor * interval
+    first: datetime | None = row.get("first_valid")
+    last: datetime = row.get("last_valid") or w.end
+
+    recovered = [float(row.get("inner_outage_s") or 0.0)]
+    n_recovered = int(row.get("inner_outages") or 0)
+    if first is None:  # silent for the whole window: one outage, still open
+        outages, open_s = 1, seconds
+        recovered = []
+    else:
+        lead_s = (first - w.start).total_seconds()
+        if lead_s > outage_limit:
+            n_recovered += 1
+            recovered.append(lead_s)
+        trail_s = (w.end - last).total_seconds()
+        open_s = trail_s if trail_s > outage_limit else 0.0
+        outages = n_recovered + (1 if open_s else 0)
+    recovered_s = sum(recovered)
+    lost = (open_s >= rubric.window.attrition_after_h * 3600) if first is not None else True
+
+    slope = row.get("battery_slope")
+    projected: float | None = None
+    battery_ratio: float | None = None
+    if slope is not None:
+        projected = 100.0 / -slope if slope < 0 else None
+        if d.claimed_battery_days is not None:
+            battery_ratio = 1.0 if projected is None else min(1.0, projected / d.claimed_battery_days)
+
+    readings = int(row.get("readings") or 0)
+    suspect, fail = int(row.get("suspect") or 0), int(row.get("fail") or 0)
+    fixes = row.get("fixes")
+    hb_intervals = row.get("hb_intervals")
+    return DeviceMetrics(
+        device_id=d.id, kind=d.kind, window_start=w.start, window_end=w.end,
+        readings=readings, valid=valid, expected=expected, slots=slots, slots_hit=int(row.get("slots_hit") or 0),
+        availability=_ratio(int(row.get("slots_hit") or 0), slots),
+        completeness=min(1.0, valid / expected) if expected else None,
+        delivery_ratio=delivery,
+        latency_p50_s=row.get("latency_p50"), latency_p95_s=row.get("latency_p95"),
+        qc_pass=readings - suspect - fail, qc_suspect=suspect, qc_fail=fail,
+        duplicates=int(row.get("duplicates") or 0), future=int(row.get("future") or 0),
+        skewed=int(row.get("skewed") or 0),
+        outages=outages, recovered_outages=n_recovered,
+        mttr_s=recovered_s / n_recovered if n_recovered else None,
+        down_s=recovered_s + open_s, lost=lost,
+        battery_slope_pct_per_day=slope, projected_battery_days=projected,
+        claimed_battery_days=d.claimed_battery_days, battery_ratio=battery_ratio,
+        fix_rate=_ratio(int(fixes), valid) if fixes is not None else None,
+        accuracy_p50_m=row.get("acc_p50"), accuracy_p95_m=row.get("acc_p95"),
+        heartbeat_regularity=(_ratio(int(row.get("hb_regular") or 0), int(hb_intervals))
+                              if hb_intervals is not None else None),
+    )

@@ -1,0 +1,198 @@
+"""The scoring rubric: a versioned YAML file (scoring/rubrics/v<N>.yaml) validated with pydantic.
+
+Everything that turns telemetry into a verdict and is a matter of policy lives in the rubric:
+window rules (burn-in, slot and outage factors), QARTOD parameters per device kind and metric,
+component weights, hard gates and bands. Its SHA-256 digest over the file's bytes goes into every
+reference record, so a reviewer knows exactly which rules produced a verdict.
+
+A rubric that does not parse or validate raises `RubricError` naming the field, e.g.
+`rubric v1.yaml: gates.min_availability: Input should be less than or equal to 1`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from devices.kinds import DeviceKind
+from pilotlab.errors import RubricError
+from store.readings import KIND_NUMERIC
+
+Share = Annotated[float, Field(ge=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+DEFAULT_VERSION = "1"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowRules(_Strict):
+    burn_in_h: float = Field(ge=0)
+    slot_factor: int = Field(ge=1, le=100)
+    outage_factor: int = Field(ge=1, le=100)
+    attrition_after_h: Positive
+
+
+class TimestampRules(_Strict):
+    future_tolerance_s: float = Field(ge=0)
+    max_skew_s: Positive
+
+
+class Timeliness(_Strict):
+    target_p95_s: Positive
+
+
+class Heartbeat(_Strict):
+    tolerance: Share
+
+
+class Spike(_Strict):
+    suspect: Positive
+    fail: Positive
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Spike:
+        if self.fail < self.suspect:
+            raise ValueError("fail must be at least suspect")
+        return self
+
+
+class RateOfChange(_Strict):
+    suspect_per_s: Positive
+
+
+class FlatLine(_Strict):
+    suspect_s: Positive
+    fail_s: Positive
+    tolerance: Positive  # QARTOD flags a range strictly below it: 0 would never flag
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FlatLine:
+        if self.fail_s < self.suspect_s:
+            raise ValueError("fail_s must be at least suspect_s")
+        return self
+
+
+class MetricQc(_Strict):
+    """QARTOD parameters of one metric: gross range (sensor span = fail, user span = suspect) and
+    the optional spike, rate-of-change and flat-line tests."""
+
+    sensor_span: tuple[float, float]
+    user_span: tuple[float, float]
+    spike: Spike | None = None
+    rate_of_change: RateOfChange | None = None
+    flat_line: FlatLine | None = None
+
+    @model_validator(mode="after")
+    def _spans(self) -> MetricQc:
+        lo, hi = self.sensor_span
+        ulo, uhi = self.user_span
+        if lo >= hi or ulo >= uhi:
+            raise ValueError("a span is [low, high] with low < high")
+        if ulo < lo or uhi > hi:
+            raise ValueError("user_span must lie within sensor_span")
+        return self
+
+
+class Weights(_Strict):
+    availability: float = Field(ge=0)
+    completeness: float = Field(ge=0)
+    quality: float = Field(ge=0)
+    timeliness: float = Field(ge=0)
+    battery: float = Field(ge=0)
+    kind_specific: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Weights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class Gates(_Strict):
+    min_duration_days: float = Field(ge=0)
+    min_fleet_per_kind: int = Field(ge=1)
+    min_availability: Share
+    min_completeness: Share
+    max_qc_fail_share: Share
+    max_attrition: Share
+    max_excluded_share: Share
+
+
+class Bands(_Strict):
+    eligible: float = Field(ge=0, le=100)
+    conditional: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if self.conditional > self.eligible:
+            raise ValueError("conditional must not exceed eligible")
+        return self
+
+
+class Rubric(_Strict):
+    version: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    window: WindowRules
+    timestamps: TimestampRules
+    timeliness: Timeliness
+    heartbeat: Heartbeat
+    qc: dict[DeviceKind, dict[str, MetricQc]]
+    weights: Weights
+    p10_weight: Share
+    gates: Gates
+    bands: Bands
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> Rubric:
+        for kind, metrics in self.qc.items():
+            unknown = sorted(set(metrics) - set(KIND_NUMERIC[kind]))
+            if unknown:
+                raise ValueError(f"qc.{kind.value}: {unknown[0]!r} is not a metric of {kind.value}")
+        return self
+
+
+@dataclass(frozen=True)
+class LoadedRubric:
+    rubric: Rubric
+    sha256: str  # hex digest of the file's bytes
+    source: str
+
+
+def load_rubric_bytes(data: bytes, source: str) -> LoadedRubric:
+    """Parse and validate a rubric; RubricError names the file and the offending field."""
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RubricError(f"rubric {source}: not valid YAML: {first}") from None
+    if not isinstance(raw, dict):
+        raise RubricError(f"rubric {source}: expected a mapping at the top level")
+    try:
+        rubric = Rubric.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise RubricError(f"rubric {source}: {where}: {message}") from None
+    return LoadedRubric(rubric, hashlib.sha256(data).hexdigest(), source)
+
+
+def load_rubric(path: Path | None = None, *, version: str = DEFAULT_VERSION) -> LoadedRubric:
+    """A rubric file given by path, else the bundled `scoring/rubrics/v<version>.yaml`."""
+    if path is not None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise RubricError(f"rubric {path}: cannot read: {exc.strerror}") from None
+        return load_rubric_bytes(data, Path(path).name)
+    entry = resources.files("scoring.rubrics").joinpath(f"v{version}.yaml")
+    if not entry.is_file():
+        raise RubricError(f"rubric version {version!r} is not bundled (scoring/rubrics/v{version}.yaml)")
+    return load_rubric_bytes(entry.read_bytes(), f"v{version}.yaml")

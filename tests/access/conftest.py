@@ -1,0 +1,148 @@
+"""A private Mosquitto with the dynamic-security plugin and anonymous access off, on a free port,
+plus an MQTT client helper that reports what the broker answered.
+
+The broker's config is pilotlab's tuned one as EmbeddedBroker generates it, with the plugin
+added and `allow_anonymous false`; the plugin's state file starts as `mosquitto_ctrl dynsec init`
+writes it (admin account only) unless the test put a restore file there first."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from access import sync
+from access.dynsec import DynsecClient
+from pilotlab.embedded.broker import EmbeddedBroker
+from pilotlab.settings import MqttEndpoint
+
+PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+ADMIN = ("pilotlab-admin", "admin-secret-for-tests")
+
+requires_dynsec = pytest.mark.skipif(
+    shutil.which("mosquitto") is None or shutil.which("mosquitto_ctrl") is None or not PLUGIN.is_file(),
+    reason=f"needs mosquitto, mosquitto_ctrl and {PLUGIN} (Debian package 'mosquitto')")
+
+
+class SecureBroker(EmbeddedBroker):
+    """EmbeddedBroker with the dynamic-security plugin and no anonymous access."""
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "dynamic-security.json"
+
+    @property
+    def endpoint(self) -> MqttEndpoint:
+        return MqttEndpoint(self.url)
+
+    def admin(self) -> DynsecClient:
+        return DynsecClient(self.endpoint, *ADMIN)
+
+    def _mosquitto_args(self) -> list[str]:
+        args = super()._mosquitto_args()
+        conf = Path(args[-1])
+        text = conf.read_text(encoding="utf-8").replace("\nallow_anonymous true", "\nallow_anonymous false")
+        conf.write_text(text + f"plugin {PLUGIN}\nplugin_opt_config_file {self.state_file}\n", encoding="utf-8")
+        if not self.state_file.exists():
+            subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(self.state_file), *ADMIN],
+                           check=True, capture_output=True)
+        return args
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Iterator[SecureBroker]:
+    broker = SecureBroker(tmp_path / "secure-broker", prefer="mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def synced(secure_broker: SecureBroker, database_url: str) -> Callable[..., sync.SyncReport]:
+    """synced({username: secret, ...}): run a sync of the registry against the test's broker."""
+
+    def run(secrets: dict[str, str] | None = None) -> sync.SyncReport:
+        with psycopg.connect(database_url, autocommit=True) as conn, secure_broker.admin() as dynsec:
+            return sync.sync(conn, dynsec, secrets)
+
+    return run
+
+
+class Peer:
+    """One MQTT v5 client: its CONNACK, SUBACKs and PUBACKs, and the messages it received."""
+
+    def __init__(self, endpoint: MqttEndpoint, username: str | None, password: str | None) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv5)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.connack: ReasonCode | None = None
+        self.received: list[tuple[str, bytes]] = []
+        self._connected = threading.Event()
+        self._acks: dict[int, ReasonCode] = {}
+        self._ack = threading.Condition()
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_ack
+        self.client.on_subscribe = self._on_suback
+        self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
+        self.client.connect(endpoint.host, endpoint.port)
+        self.client.loop_start()
+        self._connected.wait(5)
+
+    @property
+    def accepted(self) -> bool:
+        return self.connack is not None and not self.connack.is_failure
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        """Publish at QoS 1 and return the PUBACK's reason code."""
+        mid = self.client.publish(topic, payload, qos=1).mid
+        return self._wait(mid)
+
+    def subscribe(self, topic: str) -> ReasonCode:
+        _, mid = self.client.subscribe(topic, qos=1)
+        assert mid is not None
+        return self._wait(mid)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _wait(self, mid: int) -> ReasonCode:
+        with self._ack:
+            assert self._ack.wait_for(lambda: mid in self._acks, 5), "no acknowledgement within 5 s"
+            return self._acks.pop(mid)
+
+    def _on_connect(self, c: mqtt.Client, u: object, f: object, reason: ReasonCode, p: Properties | None) -> None:
+        self.connack = reason
+        self._connected.set()
+
+    def _on_ack(self, c: mqtt.Client, u: object, mid: int, reason: ReasonCode, p: Properties) -> None:
+        with self._ack:
+            self._acks[mid] = reason
+            self._ack.notify_all()
+
+    def _on_suback(self, c: mqtt.Client, u: object, mid: int, reasons: list[ReasonCode], p: Properties) -> None:
+        self._on_ack(c, u, mid, reasons[0], p)
+
+
+@pytest.fixture
+def peer(secure_broker: SecureBroker) -> Iterator[Callable[..., Peer]]:
+    opened: list[Peer] = []
+
+    def connect(username: str | None = None, password: str | None = None) -> Peer:
+        client = Peer(secure_broker.endpoint, username, password)
+        opened.append(client)
+        return client
+
+    yield connect
+    for client in opened:
+        client.close()

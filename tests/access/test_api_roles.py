@@ -1,0 +1,224 @@
+"""The API's role matrix: every endpoint (enumerated from the app itself) × every role, without a
+key and with a bad one; and a firm never sees another firm's pilot, device, telemetry or record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fastapi.routing
+import psycopg
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from access import api_keys, credentials
+from access.policy import SCOPED, ApiRole, rule_for
+from api.app import create_app
+from pilotlab.settings import Settings
+
+
+@dataclass(frozen=True)
+class World:
+    """Two firms, each with a pilot, a gateway, a device with telemetry and a record."""
+
+    own: dict[str, str]
+    foreign: dict[str, str]
+    keys: dict[str, str]
+    spare_key_id: str
+
+
+def endpoints(app: fastapi.FastAPI) -> list[tuple[str, str]]:
+    """(method, path template) of every API route, included routers flattened."""
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    routes = [(rc.original_route, rc.path) for rc in flatten(app.routes)] if flatten else [(r, r.path) for r in app.routes]
+    return sorted((method, path) for route, path in routes if isinstance(route, APIRoute) for method in route.methods)
+
+
+def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
+    ids = {"firm_id": f"firm-{tag}", "pilot_id": f"pilot-{tag}", "gateway_id": f"gw-{tag}", "device_id": f"dev-{tag}",
+           "record_id": f"{tag}" * 8}
+    start = datetime.now(UTC) - timedelta(days=2)
+    conn.execute("INSERT INTO firm (id, name) VALUES (%s, %s)", (ids["firm_id"], tag))
+    conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) VALUES (%s, %s, 'p', 's', %s, 'running')",
+                 (ids["pilot_id"], ids["firm_id"], start))
+    conn.execute("INSERT INTO gateway (id, pilot_id, protocol) VALUES (%s, %s, 'wifi')", (ids["gateway_id"], ids["pilot_id"]))
+    conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, gateway_id, commissioned_at) "
+                 "VALUES (%s, %s, 'env_sensor', 'wifi', 60, %s, %s)", (ids["device_id"], ids["pilot_id"], ids["gateway_id"], start))
+    conn.execute("INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, temperature_c) "
+                 "VALUES (%s, 1, %s, %s, 'telemetry', 40, 21.5)", (ids["device_id"], start + timedelta(hours=1), start + timedelta(hours=1)))
+    conn.execute("INSERT INTO reference_record (id, pilot_id, issued_at, rubric_version, verdict, score, key_id, document) "
+                 "VALUES (%s, %s, now(), 'v1', 'eligible', 90, 'k', %s)", (ids["record_id"], ids["pilot_id"], b"{}"))
+    conn.execute("INSERT INTO dead_letter (received_at, topic, payload, payload_sha256, reason, detail, pilot_id, device_id) "
+                 "VALUES (now(), %s, %s, sha256('{'), 'malformed_json', 'x', %s, %s)",
+                 (f"pilotlab/v1/{ids['pilot_id']}/{ids['device_id']}/telemetry", b"{", ids["pilot_id"], ids["device_id"]))
+    credentials.issue(conn, "device", ids["device_id"])
+    credentials.issue(conn, "gateway", ids["gateway_id"])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def world(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, World]]:
+    from scoring.signing import generate_key
+
+    url = make_database()
+    key = tmp_path_factory.mktemp("roles") / "signing.pem"
+    generate_key(key)
+    with psycopg.connect(url, autocommit=True) as conn:
+        own, foreign = _objects(conn, "aa"), _objects(conn, "bb")
+        keys = {ApiRole.ADMIN: api_keys.create(conn, "admin").token,
+                ApiRole.PILOT_MANAGER: api_keys.create(conn, "pilot_manager", pilot_ids=[own["pilot_id"]]).token,
+                ApiRole.FIRM: api_keys.create(conn, "firm", firm_id=own["firm_id"]).token,
+                ApiRole.REVIEWER: api_keys.create(conn, "reviewer").token,
+                ApiRole.PROVISIONING: api_keys.create(conn, "provisioning").token}
+        spare = api_keys.create(conn, "reviewer", name="revoked by the matrix").key.id
+    with TestClient(create_app(Settings(database_url=url, signing_key=Path(key)))) as client:
+        yield client, World(own, foreign, {k.value: v for k, v in keys.items()}, spare)
+
+
+def _path(template: str, ids: dict[str, str], spare_key_id: str) -> str:
+    values = {**ids, "key_id": spare_key_id}
+    return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], template)
+
+
+def _call(client: TestClient, method: str, path: str, token: str | None, params: dict[str, str] | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    body = None if method in ("GET", "DELETE") else {}
+    return client.request(method, path, headers=headers, params=params, json=body).status_code
+
+
+def test_every_endpoint_declares_an_access_rule(world: tuple[TestClient, World]) -> None:
+    client, _ = world
+    undeclared = [f"{m} {p}" for m, p in endpoints(client.app) if rule_for(m, p) is None]  # type: ignore[arg-type]
+    assert not undeclared, f"add these to access.policy.RULES: {undeclared}"
+    assert len(endpoints(client.app)) >= 50  # type: ignore[arg-type]
+
+
+def test_every_endpoint_times_every_role_answers_as_its_rule_says(world: tuple[TestClient, World]) -> None:
+    client, w = world
+    wrong: list[str] = []
+    for method, template in endpoints(client.app):  # type: ignore[arg-type]
+        rule = rule_for(method, template)
+        assert rule is not None
+        own = _path(template, w.own, w.spare_key_id)
+        foreign = _path(template, w.foreign, w.spare_key_id)
+        if rule.public:
+            for token in (None, "plk_nonsense"):
+                if _call(client, method, own, token) in (401, 403):
+                    wrong.append(f"{method} {template} public, refused {token}")
+            continue
+        for token, expected in ((None, 401), ("plk_aaaaaaaaaaaa_" + "x" * 43, 401), ("Basic abc", 401)):
+            if (got := _call(client, method, own, token)) != expected:
+                wrong.append(f"{method} {template} key {token!r}: {got}, expected {expected}")
+        for role in ApiRole:
+            token = w.keys[role.value]
+            scoped = role in SCOPED
+            params: dict[str, str] | None = None
+            if rule.list_scope is not None:
+                params = {rule.list_scope: w.own[rule.list_scope]}
+            got = _call(client, method, own, token, params)
+            if role not in rule.roles:
+                if got != 403:
+                    wrong.append(f"{method} {template} as {role}: {got}, expected 403")
+                continue
+            if method == "GET" and not 200 <= got < 300:
+                wrong.append(f"{method} {template} as {role} (own objects): {got}, expected 2xx")
+            elif got in (401, 403, 404) or got >= 500:
+                wrong.append(f"{method} {template} as {role} (own objects): {got}, expected it to be let through")
+            if not scoped:
+                continue
+            if foreign != own and (got := _call(client, method, foreign, token)) != 404:
+                wrong.append(f"{method} {template} as {role} on another firm's object: {got}, expected 404")
+            if rule.list_scope is not None:
+                if (got := _call(client, method, own, token)) != 403:
+                    wrong.append(f"{method} {template} as {role} without ?{rule.list_scope}: {got}, expected 403")
+                foreign_params = {rule.list_scope: w.foreign[rule.list_scope]}
+                if (got := _call(client, method, own, token, foreign_params)) != 404:
+                    wrong.append(f"{method} {template} as {role} listing another firm's: {got}, expected 404")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_firm_never_sees_another_firms_pilot_device_telemetry_or_record(world: tuple[TestClient, World]) -> None:
+    client, w = world
+    firm = {"Authorization": f"Bearer {w.keys['firm']}"}
+    for path in (f"/pilots/{w.foreign['pilot_id']}", f"/devices/{w.foreign['device_id']}",
+                 f"/devices/{w.foreign['device_id']}/telemetry", f"/records/{w.foreign['record_id']}",
+                 f"/pilots/{w.foreign['pilot_id']}/records", f"/gateways/{w.foreign['gateway_id']}/health",
+                 f"/firms/{w.foreign['firm_id']}"):
+        answer = client.get(path, headers=firm)
+        assert answer.status_code == 404, path
+        missing = client.get(path.replace(w.foreign["pilot_id"], "no-such").replace(w.foreign["device_id"], "no-such")
+                             .replace(w.foreign["record_id"], "no-such").replace(w.foreign["gateway_id"], "no-such")
+                             .replace(w.foreign["firm_id"], "no-such"), headers=firm)
+        assert missing.status_code == 404  # the same answer as for something that does not exist
+    assert client.get("/devices", params={"pilot_id": w.foreign["pilot_id"]}, headers=firm).status_code == 404
+    assert client.get("/scores", headers=firm).status_code == 403
+    own = client.get("/devices", params={"pilot_id": w.own["pilot_id"]}, headers=firm).json()
+    assert [d["id"] for d in own] == [w.own["device_id"]]
+    letters = client.get("/dead-letters", params={"pilot_id": w.own["pilot_id"]}, headers=firm).json()["dead_letters"]
+    assert {d["device_id"] for d in letters} == {w.own["device_id"]}
+    telemetry = client.get(f"/devices/{w.own['device_id']}/telemetry",
+                           params={"from": "2000-01-01T00:00:00Z"}, headers=firm).json()
+    assert len(telemetry["readings"]) == 1
+
+
+def test_a_scoped_key_cannot_create_in_another_firms_pilot(world: tuple[TestClient, World]) -> None:
+    client, w = world
+    manager = {"Authorization": f"Bearer {w.keys['pilot_manager']}"}
+    body = {"id": "intruder-1", "kind": "env_sensor", "pilot_id": w.foreign["pilot_id"], "connectivity": "wifi",
+            "reporting_interval_s": 60}
+    answer = client.post("/devices", json=body, headers=manager)
+    assert answer.status_code == 422 and "names no pilot" in answer.json()["detail"]
+    assert client.post("/devices", json={**body, "pilot_id": w.own["pilot_id"]}, headers=manager).status_code == 201
+
+
+def test_secrets_are_shown_once_and_never_again(world: tuple[TestClient, World], caplog: pytest.LogCaptureFixture) -> None:
+    client, w = world
+    admin = {"Authorization": f"Bearer {w.keys['admin']}"}
+    issued = client.post(f"/devices/{w.own['device_id']}/credentials", headers=admin)
+    assert issued.status_code == 201
+    secret = issued.json()["mqtt_password"]
+    created = client.post("/api-keys", json={"role": "reviewer", "name": "shown once"}, headers=admin)
+    key = created.json()["key"]
+    assert client.get("/api-keys", headers={"Authorization": f"Bearer {key}"}).status_code == 403  # works, as a reviewer
+    later = [client.get(f"/devices/{w.own['device_id']}/credentials", headers=admin).text,
+             client.get("/api-keys", headers=admin).text, client.get("/openapi.json").text]
+    assert all(secret not in text and key not in text for text in later)
+    assert secret not in caplog.text and key not in caplog.text
+    assert "hash" not in client.get("/api-keys", headers=admin).text
+
+
+def test_a_revoked_key_is_refused(world: tuple[TestClient, World]) -> None:
+    client, w = world
+    admin = {"Authorization": f"Bearer {w.keys['admin']}"}
+    token = client.post("/api-keys", json={"role": "reviewer"}, headers=admin).json()
+    reviewer = {"Authorization": f"Bearer {token['key']}"}
+    assert client.get("/scores", headers=reviewer).status_code == 200
+    assert client.delete(f"/api-keys/{token['id']}", headers=admin).status_code == 204
+    assert client.get("/scores", headers=reviewer).status_code == 401
+
+
+def test_an_oversize_body_is_413_and_counted(world: tuple[TestClient, World]) -> None:
+    client, w = world
+    admin = {"Authorization": f"Bearer {w.keys['admin']}"}
+    answer = client.post("/firms", content=b"x" * 2_000_000, headers={**admin, "content-type": "application/json"})
+    assert answer.status_code == 413
+    metrics = client.get("/metrics").text
+    assert 'pilotlab_api_rejected_requests_total{reason="body_too_large"} 1.0' in metrics
+
+
+def test_decommissioning_revokes_the_broker_credentials(world: tuple[TestClient, World]) -> None:
+    client, w = world
+    provisioning = {"Authorization": f"Bearer {w.keys['provisioning']}"}
+    body = {"id": "retiring-1", "kind": "env_sensor", "pilot_id": w.own["pilot_id"], "connectivity": "wifi",
+            "reporting_interval_s": 60}
+    assert client.post("/devices", json=body, headers=provisioning).status_code == 201
+    assert client.post("/devices/retiring-1/credentials", headers=provisioning).status_code == 201
+    assert client.post("/devices/retiring-1/decommission", json={"reason": "end of pilot"},
+                       headers=provisioning).status_code == 200
+    account = client.get("/devices/retiring-1/credentials", headers=provisioning).json()
+    assert account["revoked_at"] is not None and account["revoke_reason"] == "decommissioned"
+    assert client.post("/devices/retiring-1/credentials", headers=provisioning).status_code == 409

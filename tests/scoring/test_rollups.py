@@ -1,0 +1,149 @@
+"""Scoring from per-day summaries equals scoring from raw rows, across midnights, rubric changes
+and late data (scoring.daily)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scoring.daily import rubric_digest
+from scoring.metrics import DeviceMetrics, device_metrics, raw_device_metrics
+from scoring.rubric import load_rubric_bytes
+from scoring.window import load_pilot, pilot_window
+
+SEOUL = "Asia/Seoul"  # local midnight = 15:00 UTC
+HISTOGRAM = {"latency_p50_s", "latency_p95_s", "accuracy_p50_m", "accuracy_p95_m"}  # 1 % (scoring.histogram)
+LEAST_SQUARES = {"battery_slope_pct_per_day", "projected_battery_days", "battery_ratio"}  # float sums vs regr_slope
+
+# Env sensor at 60 s from 2024-01-01 00:00 Seoul (2023-12-31T15:00Z), i = minutes since then:
+# - silent 23:50 -> 00:20 local on the first night (i 1430..1459): an outage across midnight;
+# - a temperature spike on the last reading before the second midnight (i 2879) and on the first
+#   after it (i 2880);
+#   (the readings next to a spike fail the spike test too: 2878..2881 fail, a 5-minute outage);
+# - humidity stuck 18:40 -> 02:40 local across the third midnight (i 4000..4480): flat-line
+#   suspect after 3 h, fail after 6 h, so the 121 fails start after midnight, carried over;
+# - a duplicate at noon on Jan 3; battery draining 0.001 % a minute.
+ENV = ("CASE WHEN i = 2879 THEN 45 WHEN i = 2880 THEN 44 ELSE 20 + (i % 7) * 0.1 END AS temperature_c, "
+       "CASE WHEN i BETWEEN 4000 AND 4480 THEN 49 ELSE 50 + (i % 5) END AS humidity_pct, "
+       "100 - i * 0.001 AS battery_pct")
+TRACKER = ("CASE WHEN i % 4 = 0 THEN 'none' ELSE '3d' END AS fix_type, "
+           "CASE WHEN i % 4 = 0 THEN NULL ELSE 3 + (i % 11) * 1.7 END AS accuracy_m, 80 - i * 0.0005 AS battery_pct")
+SWITCH = "true AS relay_on, 10 + (i % 3) AS power_w, i AS energy_wh, 'heartbeat' AS trigger"
+
+
+def _assert_same(summed: list[DeviceMetrics], raw: list[DeviceMetrics]) -> None:
+    assert [m.device_id for m in summed] == [m.device_id for m in raw]
+    for s, r in zip(summed, raw, strict=True):
+        for field in dataclasses.fields(DeviceMetrics):
+            a, b = getattr(s, field.name), getattr(r, field.name)
+            if field.name in HISTOGRAM and b is not None:
+                assert a == pytest.approx(b, rel=0.01), (s.device_id, field.name)
+            elif field.name in LEAST_SQUARES and b is not None:
+                assert a == pytest.approx(b, rel=1e-9), (s.device_id, field.name)
+            else:
+                assert a == b, (s.device_id, field.name, a, b)
+
+
+def _both(db, rubric, pilot, as_of: datetime) -> tuple[list[DeviceMetrics], list[DeviceMetrics]]:
+    window = pilot_window(db, load_pilot(db, pilot.pilot_id), rubric, as_of)
+    return (device_metrics(db, rubric, window.scored, {}, timezone=SEOUL),
+            raw_device_metrics(db, rubric, window.scored, {}))
+
+
+@pytest.fixture
+def seoul_pilot(make_pilot):
+    pilot = make_pilot(starts_at="2024-01-01T00:00+09:00", ends_at=None, status="running", timezone=SEOUL)
+    env = pilot.device("env", claimed_battery_days=30)
+    pilot.series(env, "2023-12-31T15:00Z", 5 * 1440, 60, ENV, skip="i BETWEEN 1430 AND 1459")
+    pilot.series(env, "2024-01-03T03:00Z", 1, 60, ENV, first_seq=90000)  # a duplicate on Jan 3
+    # a late joiner: window from 2024-01-01T13:01Z, so its 3-minute slots straddle local midnight
+    tracker = pilot.device("tracker", "location_tracker", commissioned_at="2023-12-31T13:01Z")
+    pilot.series(tracker, "2023-12-31T15:00Z", 5 * 1440, 60, TRACKER, skip="i BETWEEN 1435 AND 1447")
+    # heartbeats every 300 s, every 7th one 100 s late, silent across the second midnight
+    switch = pilot.device("switch", "smart_switch", 300)
+    pilot.series(switch, "2023-12-31T15:00Z", 5 * 288, 300, SWITCH, skip="i % 7 = 3 OR i BETWEEN 570 AND 580")
+    pilot.series(switch, "2023-12-31T15:06:40Z", 5 * 288 // 7, 2100, SWITCH, first_seq=9000)
+    return pilot
+
+
+def test_summaries_give_the_raw_metrics_across_midnights_outages_spikes_flat_lines_and_drain(db, rubric,
+                                                                                           seoul_pilot):
+    for as_of in ("2024-01-05T00:00+09:00",   # midnight: every day from summaries
+                  "2024-01-04T13:30+09:00",   # mid-day: the current day from raw rows
+                  "2024-01-03T00:00+09:00"):  # ends after a spike whose flag looked past midnight
+        summed, raw = _both(db, rubric.rubric, seoul_pilot, datetime.fromisoformat(as_of))
+        _assert_same(summed, raw)
+    # the spike at 23:59 fails only when the reading after midnight is in the window
+    env_id = f"{seoul_pilot.pilot_id}-env"
+    assert db.execute("SELECT tail_needs_next FROM scoring_day WHERE device_id = %s AND day = '2024-01-02'",
+                      (env_id,)).fetchone() == (True,)
+    full, _ = _both(db, rubric.rubric, seoul_pilot, datetime.fromisoformat("2024-01-05T00:00+09:00"))
+    env = {m.device_id: m for m in full}[env_id]
+    assert {m.device_id: m for m in summed}[env_id].qc_fail == 1  # 23:58, next to the spike; 23:59 not evaluated
+    assert env.qc_fail == 4 + 121 + 1 and env.qc_suspect >= 180   # spikes, flat line after midnight, duplicate
+    assert (env.recovered_outages, env.mttr_s) == (3, (31 + 5 + 122) * 60 / 3)
+    assert env.battery_slope_pct_per_day == pytest.approx(-1.44)
+    rows = db.execute("SELECT count(*), count(DISTINCT day) FROM scoring_day WHERE device_id LIKE %s",
+                      (f"{seoul_pilot.pilot_id}-%",)).fetchone()
+    assert rows == (12, 4)  # 3 devices x 4 local days, stored once and reused
+
+
+def test_summaries_are_per_rubric_and_a_changed_rubric_gets_its_own(db, rubric, seoul_pilot):
+    as_of = datetime.fromisoformat("2024-01-05T00:00+09:00")
+    v1 = (Path(__file__).parents[2] / "scoring" / "rubrics" / "v1.yaml").read_text()
+    other = load_rubric_bytes(v1.replace("slot_factor: 3", "slot_factor: 5")
+                              .replace("spike: {suspect: 3, fail: 8}", "spike: {suspect: 20, fail: 30}").encode(),
+                              "other.yaml").rubric
+    first, _ = _both(db, rubric.rubric, seoul_pilot, as_of)
+    summed, raw = _both(db, other, seoul_pilot, as_of)
+    _assert_same(summed, raw)
+    env = {m.device_id: m for m in first}[f"{seoul_pilot.pilot_id}-env"]
+    env_other = {m.device_id: m for m in summed}[f"{seoul_pilot.pilot_id}-env"]
+    assert env_other.slots != env.slots and env_other.qc_fail < env.qc_fail  # really the other rubric's figures
+    digests = {r[0] for r in db.execute("SELECT rubric_digest FROM scoring_day WHERE device_id LIKE %s",
+                                        (f"{seoul_pilot.pilot_id}-%",))}
+    assert digests == {rubric_digest(rubric.rubric), rubric_digest(other)}
+
+
+def test_late_data_for_a_summarised_day_recomputes_that_day_and_reuses_the_others(db, rubric, seoul_pilot):
+    as_of = datetime.fromisoformat("2024-01-05T00:00+09:00")
+    _both(db, rubric.rubric, seoul_pilot, as_of)
+    env = f"{seoul_pilot.pilot_id}-env"
+
+    def stamps() -> dict[str, datetime]:
+        return {str(d): c for d, c in db.execute(
+            "SELECT day, complete_to FROM scoring_day WHERE device_id = %s ORDER BY day", (env,))}
+
+    before = stamps()
+    _both(db, rubric.rubric, seoul_pilot, as_of)
+    assert stamps() == before  # nothing new: every summary reused
+    # the outage of the first night is filled late: four readings at 23:55..23:58 local on Jan 1
+    seoul_pilot.series(env, "2024-01-01T14:55Z", 4, 60, "20.1 AS temperature_c, 51 AS humidity_pct", first_seq=80000)
+    summed, raw = _both(db, rubric.rubric, seoul_pilot, as_of)
+    _assert_same(summed, raw)
+    after = stamps()
+    assert after["2024-01-01"] != before["2024-01-01"]             # the late readings' day
+    assert after["2024-01-04"] == before["2024-01-04"]             # far days reused
+    filled = {m.device_id: m for m in summed}[env]
+    assert (filled.recovered_outages, filled.mttr_s) == (4, (6 + 22 + 5 + 122) * 60 / 4)  # 31 min -> 6 + 22
+
+
+def test_a_pilot_scored_before_its_first_day_closes_is_computed_from_raw_rows(db, rubric, make_pilot):
+    pilot = make_pilot(starts_at="2024-01-01Z", ends_at=None, status="running", timezone="UTC")
+    dev = pilot.device("env")
+    pilot.series(dev, "2024-01-01Z", 600, 60, ENV)
+    summed, raw = _both(db, rubric.rubric, pilot, datetime(2024, 1, 1, 10, tzinfo=UTC))
+    _assert_same(summed, raw)
+    assert db.execute("SELECT count(*) FROM scoring_day WHERE device_id = %s", (dev,)).fetchone() == (0,)
+
+
+def test_daily_counts_from_summaries_equal_the_counts_of_raw_rows(db, rubric, seoul_pilot):
+    from scoring.scorer import score_pilot
+
+    as_of = datetime.fromisoformat("2024-01-04T13:30+09:00")
+    summed = score_pilot(db, seoul_pilot.pilot_id, rubric, as_of=as_of)
+    raw = score_pilot(db, seoul_pilot.pilot_id, rubric, as_of=as_of, raw=True)
+    assert summed.daily_counts == raw.daily_counts and len(summed.daily_counts) == 3 * 4
