@@ -42,6 +42,23 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+# --- broker credentials (access/) --------------------------------------------------------------
+
+class CredentialOut(BaseModel):
+    username: str
+    kind: str
+    created_at: datetime
+    rotated_at: datetime | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+    broker_synced: bool | None = Field(default=None, description="pushed to the broker now (null: no broker sync configured)")
+
+
+class IssuedCredentialOut(CredentialOut):
+    mqtt_username: str
+    mqtt_password: str = Field(description="shown only in this answer; pilotlab keeps a hash")
+
+
 # --- firms -------------------------------------------------------------------------------------
 
 class FirmCreate(Body):
@@ -129,6 +146,10 @@ class GatewayOut(Out):
     created_at: datetime
 
 
+class GatewayRegisteredOut(GatewayOut):
+    credentials: IssuedCredentialOut = Field(description="its MQTT account: the password is shown only here")
+
+
 # --- devices -----------------------------------------------------------------------------------
 
 class DeviceCreate(Body):
@@ -167,6 +188,10 @@ class DeviceOut(Out):
     decommissioned_at: datetime | None
     decommission_reason: str | None
     created_at: datetime
+
+
+class DeviceRegisteredOut(DeviceOut):
+    credentials: IssuedCredentialOut = Field(description="its MQTT account: the password is shown only here")
 
 
 class Decommission(Body):

@@ -39,6 +39,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import psycopg
 
+from access.api_keys import create_demo_key
 from bench.harness import (
     BENCH_PILOT,
     Stack,
@@ -55,6 +56,8 @@ from bench.harness import (
 from devices.contract import topic_for
 from pilotlab.embedded.ports import free_port, wait_until_listening
 from pilotlab.settings import MqttEndpoint
+from scoring.rubric import load_rubric
+from scoring.scorer import save_history, score_pilot
 from simulators.device import SimulatedDevice
 
 
@@ -184,6 +187,10 @@ def measure_api(stack: Stack, devices: int, rate: float, seconds: float) -> dict
         feed(stack.endpoint, messages)
         wait_stored(url, len(messages), workers=[worker])
         worker.stop()
+        token = create_demo_key(url)  # an admin API key (issue 6: every route but /health needs one)
+        with psycopg.connect(url) as conn:  # what the daily rescoring stores, for the score read
+            save_history(conn, score_pilot(conn, BENCH_PILOT, load_rubric()))
+            conn.commit()
         port = free_port()
         env = dict(os.environ, PILOTLAB_DATABASE_URL=url, PILOTLAB_API_PORT=str(port))
         log = (stack.workdir / "api.log").open("ab")
@@ -193,21 +200,23 @@ def measure_api(stack: Stack, devices: int, rate: float, seconds: float) -> dict
             base = f"http://127.0.0.1:{port}"
             endpoints = {
                 "health": "/health",
+                "score read (latest stored)": f"/pilots/{BENCH_PILOT}/score/history?limit=1",
                 "telemetry (100 rows)": f"/devices/{fleet[0].id}/telemetry?limit=100&from=2000-01-01T00:00:00Z",
                 "device health": f"/devices/{fleet[0].id}/health",
             }
-            with httpx.Client(base_url=base) as probe:
-                for path in (f"/pilots/{BENCH_PILOT}/score", f"/scores/{BENCH_PILOT}"):
-                    if probe.get(path).status_code == 200:
-                        endpoints["score"] = path
-                        break
-            return {name: _fixed_rate(base, path, rate, seconds) for name, path in endpoints.items()}
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=base, headers=headers) as probe:
+                for path in endpoints.values():
+                    response = probe.get(path)
+                    if response.status_code != 200:
+                        raise SystemExit(f"GET {path}: {response.status_code} {response.text[:200]}")
+            return {name: _fixed_rate(base, path, rate, seconds, headers) for name, path in endpoints.items()}
         finally:
             api.terminate()
             api.wait(15)
 
 
-def _fixed_rate(base: str, path: str, rate: float, seconds: float) -> dict[str, float]:
+def _fixed_rate(base: str, path: str, rate: float, seconds: float, headers: dict[str, str]) -> dict[str, float]:
     """Open-loop load: request n is due at n / rate, spread over a few client threads."""
     import httpx
 
@@ -220,7 +229,7 @@ def _fixed_rate(base: str, path: str, rate: float, seconds: float) -> dict[str, 
 
     def run(k: int) -> None:
         nonlocal errors
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=base, timeout=10, headers=headers) as client:
             for n in range(k, total, threads):
                 delay = started + n / rate - time.perf_counter()
                 if delay > 0:

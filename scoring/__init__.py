@@ -3,7 +3,9 @@
     rubric.py     the versioned YAML rubric and its validation (rubrics/v1.yaml)
     window.py     which devices are scored, over which window
     quality.py    QARTOD flags per reading as SQL (held to ioos_qc.qartod in the tests)
-    metrics.py    per-device metrics in one ordered pass per device group
+    metrics.py    per-device metrics and their formulas (and the reference raw pass)
+    daily.py      per-device per-day summaries (rollups) and merging them into metrics
+    histogram.py  log-bucket histograms for mergeable latency / accuracy percentiles (1 %)
     lpwa.py       LPWA packet delivery ratio when the loss table exists
     fleet.py      pooled ratios, p10 device, gates, score and verdict
     evidence.py   daily counts in the pilot's time zone and the evidence digest

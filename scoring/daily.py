@@ -328,6 +328,47 @@ def _invalidate_late(conn: psycopg.Connection, digest: str, tz: str, ids: list[s
     return checked_to
 
 
+def _accumulate(conn: psycopg.Connection, digest: str, starts: dict[str, tuple[datetime, datetime]]) -> None:
+    """Recompute the running histograms (`cum_*`) of each device from the day it was rebuilt from
+    (starts: device -> (anchor, first rebuilt day_start)), carrying on from the day before."""
+    cum: dict[str, tuple[int, dict[int, int], dict[int, int]]] = {}
+    updates: list[tuple[Any, ...]] = []
+    rows = conn.execute(
+        "SELECT s.device_id, s.day_start, s.lat_buckets, s.lat_counts, s.acc_buckets, s.acc_counts, "
+        "       p.cum_days, p.cum_lat_buckets, p.cum_lat_counts, p.cum_acc_buckets, p.cum_acc_counts "
+        "FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS u(device_id, anchor, start) "
+        "JOIN scoring_day s ON s.device_id = u.device_id AND s.rubric_digest = %s AND s.anchor = u.anchor "
+        "     AND s.day_start >= u.start "
+        "LEFT JOIN LATERAL (SELECT * FROM scoring_day q WHERE q.device_id = u.device_id AND q.rubric_digest = %s "
+        "     AND q.anchor = u.anchor AND q.day_start < u.start ORDER BY q.day_start DESC LIMIT 1) p "
+        "     ON s.day_start = u.start "
+        "ORDER BY s.device_id, s.day_start",
+        (list(starts), [a for a, _ in starts.values()], [d for _, d in starts.values()], digest, digest))
+    for device_id, day_start, lb, lc, ab, ac, p_days, p_lb, p_lc, p_ab, p_ac in rows:
+        if device_id not in cum:
+            lat: dict[int, int] = {}
+            acc: dict[int, int] = {}
+            histogram.merge(lat, p_lb, p_lc)
+            histogram.merge(acc, p_ab, p_ac)
+            cum[device_id] = (p_days or 0, lat, acc)
+        days, lat, acc = cum[device_id]
+        histogram.merge(lat, lb, lc)
+        histogram.merge(acc, ab, ac)
+        cum[device_id] = (days + 1, lat, acc)
+        ls, as_ = sorted(lat), sorted(acc)
+        updates.append((device_id, day_start, days + 1, ls, [lat[b] for b in ls], as_, [acc[b] for b in as_]))
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS scoring_cum (device_id text, day_start timestamptz, "
+                     "cum_days int, lb int[], lc int[], ab int[], ac int[]) ON COMMIT DELETE ROWS")
+        with conn.cursor().copy("COPY scoring_cum FROM STDIN") as copy:
+            for update in updates:
+                copy.write_row(update)
+        conn.execute("UPDATE scoring_day s SET cum_days = c.cum_days, cum_lat_buckets = c.lb, cum_lat_counts = c.lc, "
+                     "cum_acc_buckets = c.ab, cum_acc_counts = c.ac FROM scoring_cum c "
+                     "WHERE s.device_id = c.device_id AND s.rubric_digest = %s AND s.day_start = c.day_start",
+                     (digest,))
+
+
 def refresh(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow], now: datetime,
             progress: Progress | None = None) -> int:
     """Bring the stored summaries of every closed day (ending by min(window end, now)) of every
@@ -362,6 +403,12 @@ def refresh(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[Dev
     if runs:
         _compute(conn, rubric, tz, runs, store=True, digest=digest, complete_to=checked_to, progress=progress,
                  total=len({r[0].device.id for r in runs}))
+        starts: dict[str, tuple[datetime, datetime]] = {}
+        for w, d0, _, _ in runs:
+            day_start = local_days(tz, d0, d0 + timedelta(microseconds=1))[0][1]
+            if w.device.id not in starts or day_start < starts[w.device.id][1]:
+                starts[w.device.id] = (w.start, day_start)
+        _accumulate(conn, digest, starts)
     with conn.transaction():
         conn.execute(
             "INSERT INTO scoring_check (device_id, rubric_digest, checked_to) "
@@ -385,7 +432,7 @@ WITH u AS (
 ), gap AS (
     SELECT d.*, date_part('epoch', first_valid) - date_part('epoch', prev_valid) AS gap_s FROM d
 ), m AS (
-    SELECT device_id, count(*) AS n_days, min(day_start) AS day_start,
+    SELECT device_id, count(*) AS n_days, min(day_start) AS day_start, max(day_start) AS last_day,
            sum(readings) AS readings, sum(valid) AS valid, sum(suspect) AS suspect, sum(fail) AS fail,
            sum(duplicates) AS duplicates, sum(future) AS future, sum(skewed) AS skewed,
            sum(slots_hit) - count(*) FILTER (WHERE first_slot = prev_slot) AS slots_hit,
@@ -401,17 +448,11 @@ WITH u AS (
            array_agg(day ORDER BY day) FILTER (WHERE readings > 0) AS count_days,
            array_agg(readings ORDER BY day) FILTER (WHERE readings > 0) AS count_readings
     FROM gap GROUP BY device_id
-), lat AS (
-    SELECT device_id, array_agg(b ORDER BY b) AS lat_buckets, array_agg(c ORDER BY b) AS lat_counts
-    FROM (SELECT d.device_id, h.b, sum(h.c)::int AS c FROM d, unnest(d.lat_buckets, d.lat_counts) AS h(b, c)
-          GROUP BY 1, 2) x GROUP BY device_id
-), acc AS (
-    SELECT device_id, array_agg(b ORDER BY b) AS acc_buckets, array_agg(c ORDER BY b) AS acc_counts
-    FROM (SELECT d.device_id, h.b, sum(h.c)::int AS c FROM d, unnest(d.acc_buckets, d.acc_counts) AS h(b, c)
-          GROUP BY 1, 2) x GROUP BY device_id
 )
-SELECT m.*, lat.lat_buckets, lat.lat_counts, acc.acc_buckets, acc.acc_counts
-FROM m LEFT JOIN lat USING (device_id) LEFT JOIN acc USING (device_id)
+SELECT m.*, c.cum_days, c.cum_lat_buckets AS lat_buckets, c.cum_lat_counts AS lat_counts,
+       c.cum_acc_buckets AS acc_buckets, c.cum_acc_counts AS acc_counts
+FROM m JOIN u USING (device_id)
+LEFT JOIN scoring_day c ON c.device_id = m.device_id AND c.rubric_digest = %(digest)s AND c.day_start = m.last_day
 """
 
 
@@ -443,7 +484,7 @@ def device_parts(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: lis
     parts: dict[str, list[dict[str, Any]]] = {w.device.id: [] for w in windows}
     with conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(_MERGE_SQL, params):
-            if row["n_days"] == len(closed[row["device_id"]]):  # else a summary went missing: raw rows below
+            if row["n_days"] == len(closed[row["device_id"]]) == row["cum_days"]:  # else one went missing: raw
                 row["daily"] = list(zip(row["count_days"] or [], row["count_readings"] or [], strict=True))
                 parts[row["device_id"]].append(row)
     raw: list[Run] = []

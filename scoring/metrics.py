@@ -1,4 +1,5 @@
-"""Per-device metrics, computed in PostgreSQL in one ordered pass over each device's readings.
+"""Per-device metrics: their formulas, merged from per-day summaries (scoring.daily), and the
+reference raw pass (one ordered pass over each device's readings in PostgreSQL) they equal.
 
 Only messages on the `telemetry` channel with device time inside the device's window
 (scoring.window) are read. With `interval` the declared reporting interval, `W` the window
@@ -10,18 +11,21 @@ QC flag is not fail (scoring.quality: QARTOD tests plus timestamp sanity):
 - completeness   = min(1, valid readings / floor(W / interval)); valid readings have distinct device
                    times (a second reading at the same device time is a duplicate and fails QC)
 - delivery ratio = LPWA only, when the loss table exists (scoring.lpwa): received / expected frames
-- latency        = p50 and p95 (percentile_cont) of ingest_time - device_time over valid readings
+- latency        = p50 and p95 (percentile_cont) of ingest_time - device_time over valid readings;
+                   from the summaries' log-bucket histograms, within 1 % relative error (or 1 ms
+                   below 1 ms; scoring.histogram), exact in the raw pass
 - QC shares      = readings flagged pass / suspect / fail over all readings
 - outages        = silences between consecutive valid readings longer than o * interval, plus the
                    silence from the window start to the first valid reading and from the last one to
                    the window end (a run of QC fails is a silence in valid readings, so it is an outage
                    too); MTTR = mean length of the outages that ended (the one open at the window end
                    has not recovered); a device silent for the last `attrition_after_h` is *lost*
-- battery        = least-squares slope of battery_pct over time (%/day, valid readings); projected
+- battery        = least-squares slope of battery_pct over time (%/day, valid readings; from the
+                   summaries' sums n, Σx, Σy, Σxy, Σx², x = seconds since the window start); projected
                    life = 100 / -slope days, compared with the firm's claim: ratio = min(1, projected /
                    claimed); no measurable drain (slope >= 0) meets the claim
 - tracker        = fix rate = valid readings with fix_type other than 'none' / valid readings;
-                   accuracy p50 / p95 of accuracy_m over those fixes
+                   accuracy p50 / p95 of accuracy_m over those fixes (histogram: within 1 %)
 - switch         = heartbeat regularity = share of intervals between consecutive valid heartbeats
                    within +-tolerance x interval of the declared interval
 """

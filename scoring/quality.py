@@ -26,7 +26,8 @@ first have to leave the database. Measured once on this machine (bench/scoring.p
 in-database scoring took 405 s; fetching 20 sensors' readings with psycopg and running ioos_qc's
 four tests on two metrics took 3.9 s, ~194 s extrapolated to 1,000 devices for QC alone. So the
 measurement does NOT show SQL to be faster: at this size both miss the 10 s target, and the fix is
-to QC each reading once, in daily rollups, rather than at every scoring (open work, see README).
+to QC each reading once, in daily rollups, rather than at every scoring: scoring.daily runs these
+same expressions once per closed day (with the readings before midnight as context).
 The expressions here are checked reading by reading against ioos_qc.qartod in
 tests/scoring/test_quality_flags.py, so ioos_qc stays the reference they are held to.
 

@@ -9,6 +9,8 @@ several API replicas, only repeats work, never duplicates history.
 
 Each pass scores every running pilot up to the start of its current local day (so the history entry
 of day D covers the pilot up to the end of D - 1) and skips pilots already scored for that day.
+Scoring first summarises any closed day that has no summary yet (scoring.daily), so the daily pass
+is also what builds each day's rollups, once, shortly after the day closes.
 """
 
 from __future__ import annotations

@@ -12,24 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from access import api_keys, credentials, sync
 from access.policy import ApiRole
 from api.database import Db
-from api.schemas import Problem
+from api.schemas import CredentialOut, IssuedCredentialOut, Problem
 
 router = APIRouter(tags=["access"], responses={404: {"model": Problem}, 409: {"model": Problem}})
-
-
-class CredentialOut(BaseModel):
-    username: str
-    kind: str
-    created_at: datetime
-    rotated_at: datetime | None
-    revoked_at: datetime | None
-    revoke_reason: str | None
-    broker_synced: bool | None = Field(default=None, description="pushed to the broker now (null: no broker sync configured)")
-
-
-class IssuedCredentialOut(CredentialOut):
-    mqtt_username: str
-    mqtt_password: str = Field(description="shown only in this answer; pilotlab keeps a hash")
 
 
 class ApiKeyIn(BaseModel):
@@ -61,7 +46,8 @@ def _out(account: credentials.BrokerAccount, synced: bool | None) -> CredentialO
                          revoke_reason=account.revoke_reason, broker_synced=synced)
 
 
-def _issue(conn: Db, request: Request, kind: Literal["device", "gateway"], object_id: str) -> IssuedCredentialOut:
+def issue_credentials(conn: Db, request: Request, kind: Literal["device", "gateway"], object_id: str) -> IssuedCredentialOut:
+    """A new broker account for a device or gateway, pushed to the broker; the secret is in this answer only."""
     issued = credentials.issue(conn, kind, object_id)
     report = sync.push(conn, request.app.state.settings, {object_id: issued.secret})
     out = _out(issued.account, None if report is None else True)
@@ -78,7 +64,7 @@ def _revoke(conn: Db, request: Request, object_id: str) -> CredentialOut:
              summary="Issue or rotate a device's broker credentials (the secret is shown once)")
 def issue_device_credentials(device_id: str, conn: Db, request: Request) -> IssuedCredentialOut:
     """Username = the device id. A new secret replaces the old one at once on the broker."""
-    return _issue(conn, request, "device", device_id)
+    return issue_credentials(conn, request, "device", device_id)
 
 
 @router.get("/devices/{device_id}/credentials", response_model=CredentialOut, summary="A device's broker account")
@@ -95,7 +81,7 @@ def revoke_device_credentials(device_id: str, conn: Db, request: Request) -> Cre
 @router.post("/gateways/{gateway_id}/credentials", status_code=201, response_model=IssuedCredentialOut,
              summary="Issue or rotate a gateway's broker credentials (the secret is shown once)")
 def issue_gateway_credentials(gateway_id: str, conn: Db, request: Request) -> IssuedCredentialOut:
-    return _issue(conn, request, "gateway", gateway_id)
+    return issue_credentials(conn, request, "gateway", gateway_id)
 
 
 @router.get("/gateways/{gateway_id}/credentials", response_model=CredentialOut, summary="A gateway's broker account")

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from access.sync import revoke_on_decommission
 from api.database import Db
 from api.routes import ListLimit, ListOffset
-from api.schemas import Decommission, DeviceCreate, DeviceOut, DeviceUpdate, Problem
+from api.routes.access import issue_credentials
+from api.schemas import Decommission, DeviceCreate, DeviceOut, DeviceRegisteredOut, DeviceUpdate, Problem
 from devices.kinds import DeviceKind
 from store import registry
 
@@ -17,12 +18,16 @@ router = APIRouter(prefix="/devices", tags=["devices"],
                    responses={404: {"model": Problem}, 422: {"model": Problem}})
 
 
-@router.post("", status_code=201, response_model=DeviceOut, responses={409: {"model": Problem}},
-             summary="Register a device")
-def create_device(body: DeviceCreate, conn: Db) -> registry.Device:
-    """The ingest accepts its messages within a second. 409 if the id is taken; 422 if `pilot_id`
-    or `gateway_id` names nothing registered."""
-    return registry.create(conn, registry.DEVICES, body.model_dump(exclude_unset=True))
+@router.post("", status_code=201, response_model=DeviceRegisteredOut, responses={409: {"model": Problem}},
+             summary="Register a device and issue its MQTT credentials")
+def create_device(body: DeviceCreate, conn: Db, request: Request) -> DeviceRegisteredOut:
+    """The ingest accepts its messages within a second. The answer carries the device's broker
+    account (username = device id) with a password shown only here; rotate it with
+    `POST /devices/{id}/credentials`. 409 if the id is taken; 422 if `pilot_id` or `gateway_id`
+    names nothing registered."""
+    device = registry.create(conn, registry.DEVICES, body.model_dump(exclude_unset=True))
+    issued = issue_credentials(conn, request, "device", device.id)
+    return DeviceRegisteredOut(**DeviceOut.model_validate(device).model_dump(), credentials=issued)
 
 
 @router.get("", response_model=list[DeviceOut], summary="List devices, optionally of one pilot or kind")

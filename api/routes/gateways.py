@@ -9,18 +9,22 @@ from fastapi import APIRouter, Query, Request, Response
 from access.sync import revoke_on_decommission
 from api.database import Db
 from api.routes import ListLimit, ListOffset
-from api.schemas import Decommission, GatewayCreate, GatewayOut, GatewayUpdate, Problem
+from api.routes.access import issue_credentials
+from api.schemas import Decommission, GatewayCreate, GatewayOut, GatewayRegisteredOut, GatewayUpdate, Problem
 from store import registry
 
 router = APIRouter(prefix="/gateways", tags=["gateways"],
                    responses={404: {"model": Problem}, 422: {"model": Problem}})
 
 
-@router.post("", status_code=201, response_model=GatewayOut, responses={409: {"model": Problem}},
-             summary="Register a gateway")
-def create_gateway(body: GatewayCreate, conn: Db) -> registry.Gateway:
-    """409 if the id is taken; 422 if `pilot_id` names no pilot."""
-    return registry.create(conn, registry.GATEWAYS, body.model_dump(exclude_unset=True))
+@router.post("", status_code=201, response_model=GatewayRegisteredOut, responses={409: {"model": Problem}},
+             summary="Register a gateway and issue its MQTT credentials")
+def create_gateway(body: GatewayCreate, conn: Db, request: Request) -> GatewayRegisteredOut:
+    """The answer carries the gateway's broker account (username = gateway id) with a password
+    shown only here. 409 if the id is taken; 422 if `pilot_id` names no pilot."""
+    gateway = registry.create(conn, registry.GATEWAYS, body.model_dump(exclude_unset=True))
+    issued = issue_credentials(conn, request, "gateway", gateway.id)
+    return GatewayRegisteredOut(**GatewayOut.model_validate(gateway).model_dump(), credentials=issued)
 
 
 @router.get("", response_model=list[GatewayOut], summary="List gateways, optionally of one pilot")

@@ -41,6 +41,11 @@ CREATE TABLE scoring_day (
     lat_counts       integer[],
     acc_buckets      integer[],              -- accuracy histogram of valid fixes
     acc_counts       integer[],
+    cum_days         integer,                -- the running histograms over the anchor's day through this
+    cum_lat_buckets  integer[],              --   one (so a score reads one row's histograms per device,
+    cum_lat_counts   integer[],              --   not 90 days' worth)
+    cum_acc_buckets  integer[],
+    cum_acc_counts   integer[],
     lead_time        timestamptz,            -- the reading after the day's last one, if any
     tail_needs_next  boolean NOT NULL,       -- the day's last reading's flag depends on that reading
     PRIMARY KEY (device_id, rubric_digest, day_start)

@@ -13,7 +13,12 @@ def test_a_gateway_round_trips_and_lists_by_pilot(client: TestClient, pilot_id: 
     created = client.post("/gateways", json={"id": gw, "pilot_id": pilot_id, "protocol": "lorawan",
                                              "description": "roof of city hall"})
     assert created.status_code == 201, created.text
-    assert client.get(f"/gateways/{gw}").json() == created.json()
+    registered = created.json()
+    issued = registered.pop("credentials")
+    assert (issued["mqtt_username"], issued["kind"]) == (gw, "gateway")
+    assert len(issued["mqtt_password"]) >= 32
+    fetched = client.get(f"/gateways/{gw}").json()
+    assert fetched == registered, "the secret is shown at registration only"
     assert [g["id"] for g in client.get("/gateways", params={"pilot_id": pilot_id}).json()] == [gw]
     changed = client.patch(f"/gateways/{gw}", json={"description": "moved to the library"}).json()
     assert (changed["description"], changed["protocol"]) == ("moved to the library", "lorawan")
@@ -34,8 +39,12 @@ def test_a_device_round_trips_with_its_gateway(client: TestClient, pilot_id: str
                                             "connectivity": "lpwa", "reporting_interval_s": 300,
                                             "gateway_id": gw, "model": "TrackR 2"})
     assert created.status_code == 201, created.text
+    registered = created.json()
+    issued = registered.pop("credentials")
+    assert (issued["mqtt_username"], issued["kind"]) == (dev, "device")
+    assert len(issued["mqtt_password"]) >= 32
     got = client.get(f"/devices/{dev}").json()
-    assert got == created.json()
+    assert got == registered, "the secret is shown at registration only"
     assert (got["kind"], got["gateway_id"], got["reporting_interval_s"], got["decommissioned_at"]) == (
         "location_tracker", gw, 300, None)
 

@@ -128,6 +128,9 @@ def test_late_data_for_a_summarised_day_recomputes_that_day_and_reuses_the_other
     assert after["2024-01-01"] != before["2024-01-01"]             # the late readings' day
     assert after["2024-01-04"] == before["2024-01-04"]             # far days reused
     filled = {m.device_id: m for m in summed}[env]
+    cum = db.execute("SELECT cum_days, cum_lat_counts FROM scoring_day WHERE device_id = %s AND day = '2024-01-04'",
+                     (env,)).fetchone()
+    assert (cum[0], sum(cum[1])) == (4, filled.valid)  # running histogram carried past the rebuilt day
     assert (filled.recovered_outages, filled.mttr_s) == (4, (6 + 22 + 5 + 122) * 60 / 4)  # 31 min -> 6 + 22
 
 
