@@ -47,6 +47,7 @@ PostgreSQL and TimescaleDB; nothing here is TimescaleDB SQL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable
@@ -87,7 +88,8 @@ def context_size(rubric: Rubric, kind: str, interval_s: int) -> int:
     return max([1, *sizes])
 
 
-def local_days(tz: str, start: datetime, end: datetime) -> list[tuple[date, datetime, datetime]]:
+@functools.lru_cache(maxsize=64)  # a fleet mostly shares one window: computed once, not per device
+def local_days(tz: str, start: datetime, end: datetime) -> tuple[tuple[date, datetime, datetime], ...]:
     """(local day, its start, its end) of every local day that overlaps [start, end)."""
     zi = zone(tz)
     day = start.astimezone(zi).date()
@@ -95,7 +97,7 @@ def local_days(tz: str, start: datetime, end: datetime) -> list[tuple[date, date
     while True:
         day_start = datetime.combine(day, datetime.min.time(), tzinfo=zi)
         if day_start >= end:
-            return found
+            return tuple(found)
         nxt = day + timedelta(days=1)
         found.append((day, day_start, datetime.combine(nxt, datetime.min.time(), tzinfo=zi)))
         day = nxt
@@ -311,9 +313,13 @@ def _invalidate_late(conn: psycopg.Connection, digest: str, tz: str, ids: list[s
     """Delete summaries that readings stored since the last check fall into; returns the check's horizon."""
     checked_to = horizon(conn)
     rows = conn.execute(
-        "SELECT s.device_id, greatest(min(s.complete_to), max(c.checked_to)) FROM scoring_day s "
-        "LEFT JOIN scoring_check c ON c.device_id = s.device_id AND c.rubric_digest = s.rubric_digest "
-        "WHERE s.device_id = ANY(%s) AND s.rubric_digest = %s GROUP BY s.device_id", (ids, digest)).fetchall()
+        "SELECT device_id, checked_to FROM scoring_check WHERE device_id = ANY(%s) AND rubric_digest = %s",
+        (ids, digest)).fetchall()
+    unchecked = list(set(ids) - {r[0] for r in rows})
+    if unchecked:  # summaries never checked (e.g. interrupted): from the oldest one's completeness
+        rows += conn.execute(
+            "SELECT device_id, min(complete_to) FROM scoring_day WHERE device_id = ANY(%s) AND rubric_digest = %s "
+            "GROUP BY device_id", (unchecked, digest)).fetchall()
     if rows:
         since_ids, sinces = [r[0] for r in rows], [r[1] for r in rows]
         conn.execute(
@@ -374,18 +380,53 @@ def refresh(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[Dev
     """Bring the stored summaries of every closed day (ending by min(window end, now)) of every
     window up to date: late data and changed windows recomputed, missing days built. Returns the
     number of device-days computed."""
-    digest = rubric_digest(rubric)
     ids = [w.device.id for w in windows]
     if not ids:
         return 0
+    digest = rubric_digest(rubric)
     checked_to = _invalidate_late(conn, digest, tz, ids)
+    built = _build(conn, rubric, tz, windows, now, checked_to, progress)
+    _mark_checked(conn, digest, ids, checked_to)
+    return built
+
+
+def _mark_checked(conn: psycopg.Connection, digest: str, ids: list[str], checked_to: datetime) -> None:
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO scoring_check (device_id, rubric_digest, checked_to) "
+            "SELECT unnest(%s::text[]), %s, %s ON CONFLICT (device_id, rubric_digest) "
+            "DO UPDATE SET checked_to = EXCLUDED.checked_to", (ids, digest, checked_to))
+
+
+def _build(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow], now: datetime,
+           checked_to: datetime, progress: Progress | None) -> int:
+    """Compute and store every missing or mismatched closed day; returns the device-days computed."""
+    digest = rubric_digest(rubric)
+    ids = [w.device.id for w in windows]
+    expected = {w.device.id: [d for d in local_days(tz, w.start, min(w.end, now)) if d[2] <= min(w.end, now)]
+                for w in windows}
+    # devices whose closed days are all there (the usual case) are not read row by row
+    complete = {r[0] for r in conn.execute(
+        "SELECT s.device_id FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::timestamptz[], "
+        "%s::timestamptz[], %s::int[]) AS u(device_id, anchor, interval_s, lo, hi, n) "
+        "JOIN scoring_day s ON s.device_id = u.device_id AND s.rubric_digest = %s AND s.day_start >= u.lo "
+        "AND s.day_end <= u.hi AND s.anchor = u.anchor AND s.interval_s = u.interval_s "
+        "GROUP BY s.device_id, u.n HAVING count(*) = u.n",
+        ([w.device.id for w in windows if expected[w.device.id]],
+         [w.start for w in windows if expected[w.device.id]],
+         [w.device.reporting_interval_s for w in windows if expected[w.device.id]],
+         [expected[w.device.id][0][1] for w in windows if expected[w.device.id]],
+         [expected[w.device.id][-1][2] for w in windows if expected[w.device.id]],
+         [len(expected[w.device.id]) for w in windows if expected[w.device.id]], digest))}
     have: dict[str, set[tuple[datetime, datetime, datetime, int]]] = {}
     for device_id, day_start, day_end, anchor, interval_s in conn.execute(
             "SELECT device_id, day_start, day_end, anchor, interval_s FROM scoring_day "
-            "WHERE device_id = ANY(%s) AND rubric_digest = %s", (ids, digest)):
+            "WHERE device_id = ANY(%s) AND rubric_digest = %s", ([i for i in ids if i not in complete], digest)):
         have.setdefault(device_id, set()).add((day_start, day_end, anchor, interval_s))
     runs: list[Run] = []
     for w in windows:
+        if w.device.id in complete:
+            continue
         closed_to = min(w.end, now)
         current = have.get(w.device.id, set())
         run: list[tuple[datetime, datetime]] = []
@@ -409,11 +450,6 @@ def refresh(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[Dev
             if w.device.id not in starts or day_start < starts[w.device.id][1]:
                 starts[w.device.id] = (w.start, day_start)
         _accumulate(conn, digest, starts)
-    with conn.transaction():
-        conn.execute(
-            "INSERT INTO scoring_check (device_id, rubric_digest, checked_to) "
-            "SELECT unnest(%s::text[]), %s, %s ON CONFLICT (device_id, rubric_digest) "
-            "DO UPDATE SET checked_to = EXCLUDED.checked_to", (ids, digest, checked_to))
     return sum(len(local_days(tz, r[1], r[2])) for r in runs)
 
 
@@ -422,8 +458,11 @@ WITH u AS (
     SELECT * FROM unnest(%(ids)s::text[], %(anchors)s::timestamptz[], %(los)s::timestamptz[], %(his)s::timestamptz[],
                          %(intervals)s::int[], %(outages)s::float8[], %(tols)s::float8[])
              AS u(device_id, anchor, lo, hi, interval_s, outage_s, tol)
-), d AS MATERIALIZED (
-    SELECT s.*, u.outage_s, u.tol,
+), d AS (
+    SELECT s.device_id, s.day_start, s.day, s.readings, s.valid, s.suspect, s.fail, s.duplicates, s.future,
+           s.skewed, s.slots_hit, s.first_slot, s.last_slot, s.first_valid, s.last_valid, s.inner_outages,
+           s.inner_outage_s, s.bat_n, s.bat_sx, s.bat_sy, s.bat_sxy, s.bat_sxx, s.fixes, s.hb_intervals,
+           s.hb_regular, s.first_hb, s.last_hb, u.interval_s, u.outage_s, u.tol,
            max(s.last_valid) OVER p AS prev_valid, max(s.last_slot) OVER p AS prev_slot,
            max(s.last_hb) OVER p AS prev_hb
     FROM u JOIN scoring_day s ON s.device_id = u.device_id AND s.rubric_digest = %(digest)s
@@ -456,12 +495,10 @@ LEFT JOIN scoring_day c ON c.device_id = m.device_id AND c.rubric_digest = %(dig
 """
 
 
-def device_parts(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow], now: datetime,
-                 progress: Progress | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every device's window as parts in time order, each with the day summary's quantities and
-    `daily` [(local day, readings)]: the stored closed days (refreshed first) merged in SQL into one
-    part, then the rest computed from raw rows."""
-    refresh(conn, rubric, tz, windows, now, progress)
+def _merged_stored(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow],
+                   now: datetime) -> tuple[dict[str, list[tuple[date, datetime, datetime]]], dict[str, dict[str, Any]]]:
+    """The closed days each window takes from summaries, and their merge (one part per device) for
+    the devices whose summaries are all there."""
     digest = rubric_digest(rubric)
     closed: dict[str, list[tuple[date, datetime, datetime]]] = {}
     for w in windows:
@@ -481,12 +518,35 @@ def device_parts(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: lis
               "outages": [float(rubric.window.outage_factor * w.device.reporting_interval_s) for w in used],
               "tols": [float(rubric.heartbeat.tolerance * w.device.reporting_interval_s) for w in used],
               "digest": digest}
-    parts: dict[str, list[dict[str, Any]]] = {w.device.id: [] for w in windows}
+    merged: dict[str, dict[str, Any]] = {}
     with conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(_MERGE_SQL, params):
-            if row["n_days"] == len(closed[row["device_id"]]) == row["cum_days"]:  # else one went missing: raw
+            if row["n_days"] == len(closed[row["device_id"]]) == row["cum_days"]:
                 row["daily"] = list(zip(row["count_days"] or [], row["count_readings"] or [], strict=True))
-                parts[row["device_id"]].append(row)
+                merged[row["device_id"]] = row
+    return closed, merged
+
+
+def device_parts(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow], now: datetime,
+                 progress: Progress | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every device's window as parts in time order, each with the day summary's quantities and
+    `daily` [(local day, readings)]: the stored closed days (late data checked, missing days built
+    first) merged in SQL into one part, then the rest computed from raw rows."""
+    ids = [w.device.id for w in windows]
+    digest = rubric_digest(rubric)
+    checked_to = _invalidate_late(conn, digest, tz, ids)
+    closed, merged = _merged_stored(conn, rubric, tz, windows, now)
+    missing = [w for w in windows if w.device.id not in merged and any(d[2] <= min(w.end, now)
+                                                                     for d in local_days(tz, w.start, w.end))]
+    if missing:  # the usual case is none: every closed day already summarised by the daily pass
+        _build(conn, rubric, tz, missing, now, checked_to, progress)
+        more_closed, more = _merged_stored(conn, rubric, tz, missing, now)
+        closed.update(more_closed)
+        merged.update(more)
+    _mark_checked(conn, digest, ids, checked_to)
+    parts: dict[str, list[dict[str, Any]]] = {w.device.id: [] for w in windows}
+    for device_id, row in merged.items():
+        parts[device_id].append(row)
     raw: list[Run] = []
     for w in windows:
         rest = max(closed[w.device.id][-1][2], w.start) if parts[w.device.id] else w.start

@@ -150,3 +150,17 @@ def test_daily_counts_from_summaries_equal_the_counts_of_raw_rows(db, rubric, se
     summed = score_pilot(db, seoul_pilot.pilot_id, rubric, as_of=as_of)
     raw = score_pilot(db, seoul_pilot.pilot_id, rubric, as_of=as_of, raw=True)
     assert summed.daily_counts == raw.daily_counts and len(summed.daily_counts) == 3 * 4
+
+
+def test_the_evidence_digest_is_sha256_of_the_rfc8785_document():
+    import hashlib
+
+    import rfc8785
+
+    from scoring.evidence import evidence_digest
+
+    devices = [{"device_id": "p-env", "availability": 0.123456, "mttr_s": None, "lost": False}]
+    counts = [["p-env", "2024-01-01", 288], ['p-env "q" \\ r', "2024-01-02", 7], ["p-é\n", "2024-01-03", 1]]
+    for rows in (counts[:1], counts[:2], counts):
+        expected = hashlib.sha256(rfc8785.dumps({"devices": devices, "daily_counts": rows})).hexdigest()
+        assert evidence_digest(devices, rows) == expected
