@@ -19,20 +19,29 @@ class Inbound(NamedTuple):
     connection: int  # which connection it arrived on: a packet id is only valid on that one
 
 
+_NOBODY_WAITS = float("inf")
+
+
 class HandOff:
     """A FIFO with a capacity, built for one producer (paho) and one consumer (the writer).
 
-    A deque plus an Event rather than queue.Queue: the producer pays one append and, when the
-    consumer sleeps, one Event.set; queue.Queue takes a lock and notifies a condition per item,
-    which measurably slows paho's thread at 10k msg/s. `put` blocks only when full, which with
-    ReceiveMaximum ≤ capacity happens only if the broker ignores the limit; then blocking the
-    network thread is the backpressure.
+    A deque plus an Event rather than queue.Queue: the producer pays one append and one
+    comparison, and an Event.set only when the consumer waits for exactly that; queue.Queue takes
+    a lock and notifies a condition per item, and a consumer polling with short sleeps (measured:
+    7 % of the worker's samples in py-spy) takes the GIL from paho's thread a thousand times a
+    second. `put` blocks only when full, which happens only if the broker overshoots
+    ReceiveMaximum (Mosquitto does, see deploy/README.md); then blocking the network thread is the
+    backpressure.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._items: deque[Inbound] = deque()
-        self._arrived = threading.Event()
+        # The consumer says how many items it waits for (`_wanted`); the producer sets `_ready`
+        # only when that many are there. Outside a wait `_wanted` is unreachable, so a busy
+        # producer pays one comparison per item and never wakes anyone.
+        self._ready = threading.Event()
+        self._wanted: float = _NOBODY_WAITS
         self._closed = False
         self.times_full = 0
 
@@ -47,8 +56,8 @@ class HandOff:
         if self._closed:
             return  # never acknowledged, so the broker redelivers it
         self._items.append(item)
-        if not self._arrived.is_set():
-            self._arrived.set()
+        if len(self._items) >= self._wanted:
+            self._ready.set()
 
     def close(self) -> None:
         """Stop accepting: a producer blocked on a full hand-off returns, its item unacknowledged."""
@@ -57,16 +66,21 @@ class HandOff:
     def take(self, max_items: int, wait_s: float, linger_s: float = 0.0) -> list[Inbound]:
         """Up to max_items, waiting up to wait_s for the first and then up to linger_s for more."""
         items = self._items
-        if not items:
-            self._arrived.clear()
-            if not items and not self._arrived.wait(wait_s):
-                return []
+        if not items and not self._wait_for(1, wait_s):
+            return []
         if linger_s > 0 and len(items) < max_items:
-            deadline = time.monotonic() + linger_s
-            while len(items) < max_items and time.monotonic() < deadline:
-                time.sleep(0.001)
+            self._wait_for(max_items, linger_s)
         batch = []
         popleft = items.popleft
         for _ in range(min(max_items, len(items))):
             batch.append(popleft())
         return batch
+
+    def _wait_for(self, count: int, timeout_s: float) -> bool:
+        """Block until `count` items are there or `timeout_s` passes; True if they are."""
+        self._ready.clear()
+        self._wanted = count  # after clear(): a producer that reaches `count` from now on wakes us
+        try:
+            return len(self._items) >= count or self._ready.wait(timeout_s)
+        finally:
+            self._wanted = _NOBODY_WAITS
