@@ -32,10 +32,9 @@ GATEWAYS = VariableSpec("gateway", "Gateway", "SELECT id FROM gateway WHERE pilo
                         multi=True, include_all=True)
 
 SCORE_HISTORY = Requirement("score_history", ("pilot_id", "scored_on", "window_end", "score", "verdict", "summary"), SCORING)
-# Per-reading QC flags are computed by scoring/ when it scores and are not stored: the drill-down's
-# QC panel reads this table once scoring keeps them.
-QC_FLAG = Requirement("qc_flag", ("device_id", "device_time", "metric", "flag"),
-                      "scoring/ computes per-reading QC flags when it scores but does not store them")
+# QC flags as scoring keeps them: per device and closed local day, in its rollups (scoring.daily).
+SCORING_DAY = Requirement("scoring_day", ("device_id", "day_start", "day_end", "complete_to", "readings", "suspect",
+                                          "fail"), "store/sql/0007_scoring_rollups.sql")
 RECEPTION = Requirement("uplink_reception", ("device_id", "fcnt", "uplink_time", "gateway_id", "rssi_dbm", "snr_db"), LPWA)
 LOSS = Requirement("uplink_loss_hourly", ("device_id", "hour", "received", "lost", "expected"), LPWA)
 STORED_AT = Requirement("telemetry", ("stored_at",), "store/sql/0005_stored_at.sql")
@@ -179,10 +178,14 @@ WHERE device_id = '$device' AND channel = 'status' AND $__timeFilter(device_time
 SELECT device_time AS "time", event, detail::text AS detail FROM telemetry
 WHERE device_id = '$device' AND channel = 'event' AND $__timeFilter(device_time) ORDER BY 1 DESC LIMIT 200""",
                   ("time", "event", "detail"), format="table", width=12),
-        PanelSpec("Quality-control flags", "table", """
-SELECT device_time AS "time", metric, flag FROM qc_flag
-WHERE device_id = '$device' AND $__timeFilter(device_time) ORDER BY 1 DESC LIMIT 500""",
-                  ("time", "metric", "flag"), format="table", width=12, requires=(QC_FLAG,)),
+        PanelSpec("Quality-control flags per day (QARTOD + timestamp checks)", "timeseries", """
+SELECT DISTINCT ON (day_start) day_start AS "time", readings - suspect - fail AS pass, suspect, fail
+FROM scoring_day
+WHERE device_id = '$device' AND day_start < $__timeTo() AND day_end > $__timeFrom()
+ORDER BY day_start, complete_to DESC""", ("time", "pass", "suspect", "fail"), width=12, tweak=_bars,
+                  description="Readings per closed day by their worst QC flag, from the scoring rollups "
+                              "(the latest rubric's); per-reading flags: GET /pilots/{id}/score/devices.",
+                  requires=(SCORING_DAY,)),
     ))
 
 TRACKERS = DashboardSpec(

@@ -65,7 +65,8 @@ def filled_pilot(make_database: Callable[[], str], mqtt_url: str) -> FilledPilot
     name = f"dash-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(seconds=INTERVAL_S * MESSAGES_PER_DEVICE)
-    pilot_id, gateway_id, devices = _register(database_url, name, start - timedelta(days=1))
+    pilot_id, gateway_id, devices = _register(database_url, name, start - timedelta(days=3))
+    _store_closed_days(database_url, devices, now)
     messages = list(contract_messages(devices, MESSAGES_PER_DEVICE, start, channels=tuple(Channel)))
     # One event per device for certain: the simulators' own events depend on the hour of day.
     events = [(f"pilotlab/v1/{pilot_id}/{d.id}/event",
@@ -86,8 +87,20 @@ def filled_pilot(make_database: Callable[[], str], mqtt_url: str) -> FilledPilot
         worker.stop()
     _store_lpwa_links(database_url, pilot_id, gateway_id, [d for d in devices if d.kind == DeviceKind.ENV_SENSOR], now)
     _score(database_url, pilot_id, now)
-    return FilledPilot(database_url, pilot_id, gateway_id, tuple(devices), now - timedelta(hours=2),
+    return FilledPilot(database_url, pilot_id, gateway_id, tuple(devices), now - timedelta(days=3),
                        now + timedelta(minutes=5))
+
+
+def _store_closed_days(database_url: str, devices: list[SimulatedDevice], now: datetime) -> None:
+    """A reading per device every hour of the two days before today, so scoring has closed days to
+    summarise (the QC-per-day panel reads those summaries)."""
+    midnight = now.replace(hour=0, minute=0, second=0)
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, battery_pct) "
+            "VALUES (%s, %s, %s, %s + interval '1 second', 'telemetry', 40, 90)",
+            [(d.id, 100_000 + h, midnight - timedelta(hours=48 - h), midnight - timedelta(hours=48 - h))
+             for d in devices for h in range(48)])
 
 
 def _store_lpwa_links(database_url: str, pilot_id: str, gateway_id: str, lpwa: list[SimulatedDevice],
