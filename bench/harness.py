@@ -73,8 +73,8 @@ def _server_version(url: str) -> str:
 
 
 @contextmanager
-def bench_database(admin_url: str, devices: int) -> Iterator[tuple[str, list[SimulatedDevice]]]:
-    """A migrated throwaway database with the bench pilot and `devices` devices; dropped after."""
+def throwaway_database(admin_url: str) -> Iterator[str]:
+    """A migrated database of its own on the server at `admin_url`; dropped after."""
     name = f"pilotlab_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -83,21 +83,31 @@ def bench_database(admin_url: str, devices: int) -> Iterator[tuple[str, list[Sim
     url = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
     try:
         migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def register_bench_pilot(conn: psycopg.Connection) -> None:
+    conn.execute("INSERT INTO firm (id, name) VALUES ('bench', 'Bench')")
+    conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) "
+                 "VALUES (%s, 'bench', 'Bench', 'bench', now() - interval '400 days', 'running')", (BENCH_PILOT,))
+
+
+@contextmanager
+def bench_database(admin_url: str, devices: int) -> Iterator[tuple[str, list[SimulatedDevice]]]:
+    """A throwaway database with the bench pilot and `devices` contract devices."""
+    with throwaway_database(admin_url) as url:
         fleet = [SimulatedDevice(f"bench-{i}", BENCH_PILOT, KINDS[i % 3], 60) for i in range(devices)]
         with psycopg.connect(url) as conn:
-            conn.execute("INSERT INTO firm (id, name) VALUES ('bench', 'Bench')")
-            conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) "
-                         "VALUES (%s, 'bench', 'Bench', 'bench', now() - interval '400 days', 'running')",
-                         (BENCH_PILOT,))
+            register_bench_pilot(conn)
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at) "
                     "VALUES (%s, %s, %s, 'wifi', 60, now() - interval '400 days')",
                     [(d.id, BENCH_PILOT, d.kind.value) for d in fleet])
         yield url, fleet
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def backlog_messages(fleet: Sequence[SimulatedDevice], total: int, seed: int = 3) -> list[tuple[str, bytes]]:

@@ -62,12 +62,14 @@ from simulators.device import SimulatedDevice
 
 
 def measure_reference(stack: Stack, mode: str, messages: Sequence[tuple[str, bytes]],
-                      database_url: str | None = None) -> dict[str, float]:
+                      database_url: str | None = None, topic_filter: str | None = None) -> dict[str, float]:
     """msg/s of bench.subscribers' bare or naive subscriber, in its own process, on a live feed."""
     command = [sys.executable, "-m", "bench.subscribers", mode, "--mqtt-url", stack.broker.url,
                "--count", str(len(messages)), "--group", mode]
     if database_url:
         command += ["--database-url", database_url]
+    if topic_filter:
+        command += ["--filter", topic_filter]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "subscribed":
@@ -82,24 +84,30 @@ def measure_reference(stack: Stack, mode: str, messages: Sequence[tuple[str, byt
 
 def measure_ingest(stack: Stack, workers: int, total_messages: int, devices: int) -> dict[str, float]:
     with bench_database(stack.admin_url, devices) as (url, fleet):
-        messages = backlog_messages(fleet, total_messages)
-        procs = [WorkerProcess(url, stack.broker.url, f"w{i}", stack.workdir, group=f"ingest{workers}")
-                 for i in range(workers)]
-        try:
-            for proc in procs:
-                proc.wait_consuming()
-            cpu_before = sum(cpu_seconds(proc.process.pid) for proc in procs)
-            feed(stack.endpoint, messages)
-            wait_stored(url, len(messages), workers=procs)
-            cpu_used = sum(cpu_seconds(proc.process.pid) for proc in procs) - cpu_before
-            peak_rss = max(proc.memory_mb()[1] for proc in procs)
-        finally:
-            for proc in procs:
-                proc.stop()
-        with psycopg.connect(url) as conn:
-            span, stored, distinct, dead = conn.execute(
-                "SELECT extract(epoch FROM max(stored_at) - min(ingest_time)), count(*), "
-                "count(DISTINCT (device_id, seq)), (SELECT count(*) FROM dead_letter) FROM telemetry").fetchone()
+        return drive_workers(stack, url, backlog_messages(fleet, total_messages), workers, f"ingest{workers}")
+
+
+def drive_workers(stack: Stack, url: str, messages: Sequence[tuple[str, bytes]], workers: int, group: str,
+                  extra_env: dict[str, str] | None = None) -> dict[str, float]:
+    """Start `workers` ingest processes on one shared subscription, feed `messages`, wait until all
+    are stored; rate = messages / (last stored_at - first ingest_time)."""
+    procs = [WorkerProcess(url, stack.broker.url, f"w{i}", stack.workdir, group=group, extra_env=extra_env)
+             for i in range(workers)]
+    try:
+        for proc in procs:
+            proc.wait_consuming()
+        cpu_before = sum(cpu_seconds(proc.process.pid) for proc in procs)
+        feed(stack.endpoint, messages)
+        wait_stored(url, len(messages), workers=procs)
+        cpu_used = sum(cpu_seconds(proc.process.pid) for proc in procs) - cpu_before
+        peak_rss = max(proc.memory_mb()[1] for proc in procs)
+    finally:
+        for proc in procs:
+            proc.stop()
+    with psycopg.connect(url) as conn:
+        span, stored, distinct, dead = conn.execute(
+            "SELECT extract(epoch FROM max(stored_at) - min(ingest_time)), count(*), "
+            "count(DISTINCT (device_id, seq)), (SELECT count(*) FROM dead_letter) FROM telemetry").fetchone()
     return {"msg_s": len(messages) / float(span), "cpu_us_per_msg": 1e6 * cpu_used / len(messages),
             "published": len(messages), "stored": stored,
             "duplicates": stored - distinct, "dead_letters": dead, "peak_rss_mb": peak_rss}

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--database-url")
     parser.add_argument("--group", default="reference")
+    parser.add_argument("--filter", default=subscription_filter(), help="topic filter (default: contract v1's)")
     args = parser.parse_args()
     endpoint = MqttEndpoint(args.mqtt_url)
     conn = psycopg.connect(args.database_url) if args.mode == "naive" else None
@@ -74,7 +75,7 @@ def main() -> None:
     client.on_subscribe = lambda *a: subscribed.set()
     client.on_message = on_message
     client.connect(endpoint.host, endpoint.port, properties=props)
-    client.subscribe(f"$share/{args.group}/{subscription_filter()}", options=SubscribeOptions(qos=1))
+    client.subscribe(f"$share/{args.group}/{args.filter}", options=SubscribeOptions(qos=1))
     client.loop_start()
     if not subscribed.wait(10):
         sys.exit("subscription not granted")
