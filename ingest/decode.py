@@ -127,27 +127,30 @@ class Decoder:
             raise MessageRejected(RejectReason.PILOT_MISMATCH,
                                   f"device {address.device_id!r} belongs to pilot {device.pilot_id!r}")
         reading = decode_payload(device.kind, address.channel, message.payload)
-        ts = reading.ts
-        if ts < EARLIEST_DEVICE_TIME or ts > latest_allowed:
-            raise MessageRejected(RejectReason.TIMESTAMP_OUT_OF_RANGE,
-                                  f"ts {ts.isoformat()} is before 2000 or too far in the future")
-        if device.decommissioned_at is not None and ts > device.decommissioned_at:
-            raise MessageRejected(RejectReason.DEVICE_DECOMMISSIONED,
-                                  f"device {address.device_id!r} was decommissioned at "
-                                  f"{device.decommissioned_at.isoformat()}")
-        values = reading.__dict__
-        metrics: list[Any] = [None] * len(_METRIC_NAMES)
-        for name, position in _metric_positions(type(reading)):
-            metrics[position] = values[name]
-        if address.channel is Channel.EVENT:
-            metrics[-1] = _detail_json(values.get("detail"))
-        if address.channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):
-            raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
-        return (
-            address.device_id, reading.seq, ts,
-            datetime.fromtimestamp(message.received_at, UTC),
-            address.channel.value, size, *metrics,
-        )
+        return row_of(reading, address.device_id, device, address.channel,
+                      datetime.fromtimestamp(message.received_at, UTC), size, latest_allowed)
+
+
+def row_of(reading: Envelope, device_id: str, device: DeviceEntry, channel: Channel, ingest_time: datetime,
+           size: int, latest_allowed: datetime) -> tuple[Any, ...]:
+    """The telemetry row of a validated reading, after the checks that need the registry and the
+    clock; shared by the contract path and the adapters (ingest.adapters.readings)."""
+    ts = reading.ts
+    if ts < EARLIEST_DEVICE_TIME or ts > latest_allowed:
+        raise MessageRejected(RejectReason.TIMESTAMP_OUT_OF_RANGE,
+                              f"ts {ts.isoformat()} is before 2000 or too far in the future")
+    if device.decommissioned_at is not None and ts > device.decommissioned_at:
+        raise MessageRejected(RejectReason.DEVICE_DECOMMISSIONED,
+                              f"device {device_id!r} was decommissioned at {device.decommissioned_at.isoformat()}")
+    values = reading.__dict__
+    metrics: list[Any] = [None] * len(_METRIC_NAMES)
+    for name, position in _metric_positions(type(reading)):
+        metrics[position] = values[name]
+    if channel is Channel.EVENT:
+        metrics[-1] = _detail_json(values.get("detail"))
+    if channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
+    return (device_id, reading.seq, ts, ingest_time, channel.value, size, *metrics)
 
 
 @functools.cache

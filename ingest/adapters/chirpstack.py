@@ -22,6 +22,7 @@ from ingest.adapters.lorawan import (
     Radio,
     Reception,
     Uplink,
+    as_int,
     as_list,
     as_object,
     counter,
@@ -63,16 +64,8 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
             receptions.append(Reception(rx["gatewayId"], number(rx.get("rssi", 0)), number(rx.get("snr", 0))))
     tx = as_object(body.get("txInfo"))
     lora = as_object(as_object(tx.get("modulation")).get("lora"))
-    radio = Radio(_int(lora.get("spreadingFactor")), _int(lora.get("bandwidth")), _int(tx.get("frequency")))
+    radio = Radio(as_int(lora.get("spreadingFactor")), as_int(lora.get("bandwidth")), as_int(tx.get("frequency")))
     return Uplink(NETWORK_SERVER, application_id, dev_eui, None,
                   counter(body.get("fCnt"), "fCnt", 2**32 - 1), counter(body.get("fPort"), "fPort", 255),
                   parse_time(body.get("time"), "time"), data, decoded if isinstance(decoded, dict) else None,
                   receptions, radio)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None

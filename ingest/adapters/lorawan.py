@@ -209,6 +209,15 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def as_int(value: Any) -> int | None:
+    """An integer given as a JSON number or a decimal string (TTS writes frequencies as strings)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

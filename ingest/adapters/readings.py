@@ -11,9 +11,8 @@ from pydantic import ValidationError
 from devices.contract import rejection_from
 from devices.kinds import Channel
 from devices.telemetry import payload_model
-from ingest.decode import _METRIC_NAMES, EARLIEST_DEVICE_TIME, _detail_json, _metric_positions
+from ingest.decode import row_of
 from ingest.directory import DeviceEntry
-from pilotlab.errors import MessageRejected, RejectReason
 
 
 def reading_row(device_id: str, device: DeviceEntry, channel: Channel, fields: dict[str, Any],
@@ -23,19 +22,4 @@ def reading_row(device_id: str, device: DeviceEntry, channel: Channel, fields: d
         reading = payload_model(device.kind, channel).model_validate(fields)
     except ValidationError as exc:
         raise rejection_from(exc) from None
-    ts = reading.ts
-    if ts < EARLIEST_DEVICE_TIME or ts > latest_allowed:
-        raise MessageRejected(RejectReason.TIMESTAMP_OUT_OF_RANGE,
-                              f"ts {ts.isoformat()} is before 2000 or too far in the future")
-    if device.decommissioned_at is not None and ts > device.decommissioned_at:
-        raise MessageRejected(RejectReason.DEVICE_DECOMMISSIONED,
-                              f"device {device_id!r} was decommissioned at {device.decommissioned_at.isoformat()}")
-    values = reading.__dict__
-    metrics: list[Any] = [None] * len(_METRIC_NAMES)
-    for name, position in _metric_positions(type(reading)):
-        metrics[position] = values[name]
-    if channel is Channel.EVENT:
-        metrics[-1] = _detail_json(values.get("detail"))
-    if channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):
-        raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
-    return (device_id, reading.seq, ts, ingest_time, channel.value, size, *metrics)
+    return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed)

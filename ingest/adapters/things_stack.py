@@ -21,6 +21,7 @@ from ingest.adapters.lorawan import (
     Radio,
     Reception,
     Uplink,
+    as_int,
     as_list,
     as_object,
     counter,
@@ -64,7 +65,7 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
     settings = as_object(up.get("settings"))
     lora = as_object(as_object(settings.get("data_rate")).get("lora"))
     frequency = settings.get("frequency")
-    radio = Radio(_int(lora.get("spreading_factor")), _int(lora.get("bandwidth")), _int(frequency))
+    radio = Radio(as_int(lora.get("spreading_factor")), as_int(lora.get("bandwidth")), as_int(frequency))
     decoded = up.get("decoded_payload")
     when = up.get("received_at") or body.get("received_at")
     return Uplink(NETWORK_SERVER, application_id, dev_eui, device_id,
@@ -72,11 +73,3 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
                   counter(up.get("f_port"), "uplink_message.f_port", 255),
                   parse_time(when, "uplink_message.received_at"), data,
                   decoded if isinstance(decoded, dict) else None, receptions, radio)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
