@@ -4,6 +4,7 @@ pilot, a C-client feeder, ingest worker processes, and reading a process's memor
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -143,13 +144,18 @@ def feed(endpoint: MqttEndpoint, messages: Sequence[tuple[str, bytes]]) -> float
     return time.perf_counter() - started
 
 
+def new_share_group(name: str) -> str:
+    """A share group no earlier measurement used (its sessions are gone, but be sure)."""
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
 class WorkerProcess:
-    """`pilotlab ingest` as a child process of the benchmark. `stop()` also discards its broker
+    """`pilotlab ingest` as a child process of the benchmark, a member of share group `group`
+    (workers meant to split one feed get the same group). `stop()` also discards its broker
     session, so a later measurement's feed is not queued for a worker that has gone."""
 
     def __init__(self, database_url: str, mqtt_url: str, worker_id: str, log_dir: Path,
-                 group: str = "bench", extra_env: dict[str, str] | None = None) -> None:
-        group = f"{group}-{uuid.uuid4().hex[:6]}"
+                 group: str, extra_env: dict[str, str] | None = None) -> None:
         self.client_id = f"{group}-{worker_id}"
         self.endpoint = MqttEndpoint(mqtt_url)
         self.log_path = log_dir / f"worker-{self.client_id}.log"
@@ -171,6 +177,13 @@ class WorkerProcess:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(30)
             end_session(self.endpoint, self.client_id)
+
+    def received(self) -> int:
+        """Messages the worker took off the broker, from its closing log line (after `stop()`)."""
+        found = re.findall(r"ingest worker stopped: received (\d+)", self.log_path.read_text())
+        if not found:
+            raise SystemExit(f"worker {self.client_id} did not log its totals:\n{self.log_path.read_text()[-2000:]}")
+        return int(found[-1])
 
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) in MB."""

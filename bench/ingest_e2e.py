@@ -49,6 +49,7 @@ from bench.harness import (
     bench_stack,
     cpu_seconds,
     feed,
+    new_share_group,
     percentile,
     print_table,
     wait_stored,
@@ -91,7 +92,8 @@ def drive_workers(stack: Stack, url: str, messages: Sequence[tuple[str, bytes]],
                   extra_env: dict[str, str] | None = None) -> dict[str, float]:
     """Start `workers` ingest processes on one shared subscription, feed `messages`, wait until all
     are stored; rate = messages / (last stored_at - first ingest_time)."""
-    procs = [WorkerProcess(url, stack.broker.url, f"w{i}", stack.workdir, group=group, extra_env=extra_env)
+    group = new_share_group(group)
+    procs = [WorkerProcess(url, stack.broker.url, f"w{i}", stack.workdir, group, extra_env=extra_env)
              for i in range(workers)]
     try:
         for proc in procs:
@@ -104,19 +106,21 @@ def drive_workers(stack: Stack, url: str, messages: Sequence[tuple[str, bytes]],
     finally:
         for proc in procs:
             proc.stop()
+    received = [proc.received() for proc in procs]
     with psycopg.connect(url) as conn:
         span, stored, distinct, dead = conn.execute(
             "SELECT extract(epoch FROM max(stored_at) - min(ingest_time)), count(*), "
             "count(DISTINCT (device_id, seq)), (SELECT count(*) FROM dead_letter) FROM telemetry").fetchone()
     return {"msg_s": len(messages) / float(span), "cpu_us_per_msg": 1e6 * cpu_used / len(messages),
             "published": len(messages), "stored": stored,
-            "duplicates": stored - distinct, "dead_letters": dead, "peak_rss_mb": peak_rss}
+            "duplicates": stored - distinct, "dead_letters": dead, "peak_rss_mb": peak_rss,
+            "received_per_worker": received}
 
 
 def measure_latency(stack: Stack, rate: float, seconds: float, devices: int) -> dict[str, float]:
     """Publish at `rate` msg/s for `seconds`, each payload stamped with its publish time."""
     with bench_database(stack.admin_url, devices) as (url, fleet):
-        worker = WorkerProcess(url, stack.broker.url, "lat", stack.workdir, group="latency")
+        worker = WorkerProcess(url, stack.broker.url, "lat", stack.workdir, new_share_group("latency"))
         try:
             worker.wait_consuming()
             sent = _paced_publish(stack.endpoint, fleet, rate, seconds)
@@ -162,7 +166,7 @@ def measure_stall_memory(stack: Stack, total_messages: int, devices: int, hold_s
     """Lock `telemetry` so every commit waits, feed a backlog, sample the worker's RSS."""
     with bench_database(stack.admin_url, devices) as (url, fleet):
         messages = backlog_messages(fleet, total_messages, seed=5)
-        worker = WorkerProcess(url, stack.broker.url, "stall", stack.workdir, group="stall")
+        worker = WorkerProcess(url, stack.broker.url, "stall", stack.workdir, new_share_group("stall"))
         try:
             worker.wait_consuming()
             locker = psycopg.connect(url)
@@ -190,7 +194,7 @@ def measure_api(stack: Stack, devices: int, rate: float, seconds: float) -> dict
 
     with bench_database(stack.admin_url, devices) as (url, fleet):
         messages = backlog_messages(fleet, 30 * devices)
-        worker = WorkerProcess(url, stack.broker.url, "api", stack.workdir, group="api")
+        worker = WorkerProcess(url, stack.broker.url, "api", stack.workdir, new_share_group("api"))
         worker.wait_consuming()
         feed(stack.endpoint, messages)
         wait_stored(url, len(messages), workers=[worker])
@@ -318,13 +322,16 @@ def main() -> None:
             run["msg_s"] = statistics.median(r["msg_s"] for r in per_round)
             run["cpu_us_per_msg"] = statistics.median(r["cpu_us_per_msg"] for r in per_round)
             run["over_ceiling"] = statistics.median(ratios)
-            run["exact"] = all(r["stored"] == r["published"] and r["duplicates"] == 0 for r in per_round)
+            # One shared subscription: every message went to exactly one worker, once.
+            run["exact"] = all(r["stored"] == r["published"] == sum(r["received_per_worker"]) and r["duplicates"] == 0
+                               for r in per_round)
             ingest[workers] = run
             rows.append((f"ingest, {workers} worker{'s' if workers > 1 else ''}", f"{run['msg_s']:,.0f} msg/s",
                          f"{run['over_ceiling']:.2f} × ceiling"
                          + (f", {run['msg_s'] / naive:.1f} × naive" if "naive" not in skip else "")
                          + f"; {run['cpu_us_per_msg']:.0f} µs CPU per message"
-                         + f"; published = stored, no duplicates: {'yes' if run['exact'] else 'NO'}"))
+                         + f"; published = received = stored, no duplicates: {'yes' if run['exact'] else 'NO'}"
+                         + (f"; split {'/'.join(map(str, run['received_per_worker']))}" if workers > 1 else "")))
         results["ingest"] = {str(w): [runs[w] for _, runs in rounds] for w in counts}
         best_workers = max(ingest, key=lambda w: ingest[w]["over_ceiling"])
         best = ingest[best_workers]

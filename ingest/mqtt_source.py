@@ -21,6 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.handoff import HandOff, Inbound
+from ingest.paho_client import SubscriberClient
 from pilotlab.errors import ServiceUnavailable
 from pilotlab.settings import MqttEndpoint
 
@@ -59,7 +60,7 @@ class MqttSource:
         self.connections = 0
         self.session_resumed = False
 
-        client = mqtt.Client(
+        client = SubscriberClient(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
             protocol=mqtt.MQTTv5, manual_ack=True,
         )
@@ -136,14 +137,14 @@ class MqttSource:
             raise ServiceUnavailable(self._connect_error or f"no CONNACK from {self.endpoint} "
                                      f"within {CONNECT_TIMEOUT_S} s")
 
-    def ack(self, message: Inbound) -> None:
-        """Acknowledge a stored message, if it came on the current connection.
+    def ack(self, batch: list[Inbound]) -> None:
+        """Acknowledge the stored messages of a batch that came on the current connection.
 
         After a reconnect the broker resends what was unacknowledged and may reuse the old packet
         ids for other messages, so a stale id is never acked: the resent copy is stored again
         (a duplicate, harmless) and acked on its own connection."""
-        if message.qos > 0 and message.connection == self.connections:
-            self._client.ack(message.mid, message.qos)
+        connection = self.connections
+        self._client.ack_all([m.mid for m in batch if m.connection == connection and m.qos == 1])
 
     def unsubscribe(self) -> None:
         """Leave the share group: the broker stops routing new messages to this worker."""

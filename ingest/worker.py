@@ -202,12 +202,9 @@ class IngestWorker:
                 if stop is None or stop.wait(delay):
                     return False
                 delay = min(delay * 2, RETRY_MAX_S)
-        ack = self.source.ack
-        for message in batch:
-            ack(message)
+        self.source.ack(batch)
         for lpwa in self.lpwa_sources:  # each acks only what came on its own connection
-            for message in batch:
-                lpwa.ack(message)
+            lpwa.ack(batch)
         reasons, commit_s = Counter(d.reason.value for d in decoded.dead_letters), time.perf_counter() - started
         if result.poisoned:  # rows the database refused, dead-lettered by the writer
             reasons[RejectReason.STORE_REJECTED.value] += result.poisoned

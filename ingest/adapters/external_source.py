@@ -29,6 +29,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.adapters import chirpstack, things_stack
 from ingest.handoff import HandOff, Inbound
+from ingest.paho_client import SubscriberClient
 from pilotlab.errors import ServiceUnavailable
 from pilotlab.settings import MqttEndpoint, NetworkServerSource
 
@@ -62,7 +63,7 @@ class ExternalSource:
         group = f"{share_group}-{config.name}"
         self.filters = [f"$share/{group}/{t}" if v5 and config.shared else t for t in topics]
         persistent = config.qos > 0
-        self._client = mqtt.Client(
+        self._client = SubscriberClient(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"{client_id}-{config.name}",
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, manual_ack=True,
             clean_session=None if v5 else not persistent,
@@ -142,10 +143,10 @@ class ExternalSource:
             raise ServiceUnavailable(self._connect_error or f"LPWA source {self.config.name}: no CONNACK "
                                      f"from {self.endpoint} within {CONNECT_TIMEOUT_S} s")
 
-    def ack(self, message: Inbound) -> None:
-        """Ack a stored QoS 1 message that came on this source's current connection."""
-        if message.qos > 0 and message.connection == self._connection:
-            self._client.ack(message.mid, message.qos)
+    def ack(self, batch: list[Inbound]) -> None:
+        """Ack the stored QoS 1 messages of a batch that came on this source's current connection."""
+        connection = self._connection
+        self._client.ack_all([m.mid for m in batch if m.connection == connection and m.qos == 1])
 
     def owns(self, message: Inbound) -> bool:
         return self._base <= message.connection < self._base + (1 << 32)
