@@ -6,7 +6,8 @@ Threading model (the one place it is described):
   `Inbound` to the bounded `HandOff` and returns.
 - The worker's main thread takes batches from the hand-off, decodes and validates them
   (`Decoder`), writes rows and dead letters in one transaction (`BatchWriter`), and only after
-  the commit acknowledges each message to the broker (`MqttSource.ack`, thread-safe in paho).
+  the commit acknowledges the batch's messages to the broker in one write (`MqttSource.ack` →
+  `SubscriberClient.ack_all`, queued through paho's own thread-safe packet queue).
 - Backpressure: the CONNECT property ReceiveMaximum caps the unacknowledged messages the broker
   sends, and the hand-off holds at most that many; if the database stalls, acks stop, the broker
   stops sending and keeps the rest in this worker's persistent session.
