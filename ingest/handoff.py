@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from typing import NamedTuple
 
@@ -20,6 +19,7 @@ class Inbound(NamedTuple):
 
 
 _NOBODY_WAITS = float("inf")
+_SPACE_RECHECK_S = 0.1  # a blocked producer looks again at least this often (close() also wakes it)
 
 
 class HandOff:
@@ -29,9 +29,9 @@ class HandOff:
     comparison, and an Event.set only when the consumer waits for exactly that; queue.Queue takes
     a lock and notifies a condition per item, and a consumer polling with short sleeps (measured:
     7 % of the worker's samples in py-spy) takes the GIL from paho's thread a thousand times a
-    second. `put` blocks only when full, which happens only if the broker overshoots
-    ReceiveMaximum (Mosquitto does, see deploy/README.md); then blocking the network thread is the
-    backpressure.
+    second. `put` blocks only when full, which happens when the broker overshoots ReceiveMaximum
+    (Mosquitto does, routinely at full rate, see deploy/README.md); then blocking the network
+    thread is the backpressure, and the consumer wakes it (`_space`) once per batch it takes.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -42,6 +42,10 @@ class HandOff:
         # producer pays one comparison per item and never wakes anyone.
         self._ready = threading.Event()
         self._wanted: float = _NOBODY_WAITS
+        # The same the other way round: a producer blocked on a full hand-off waits on `_space`,
+        # which the consumer sets after a take only while `_producer_waits`.
+        self._space = threading.Event()
+        self._producer_waits = False
         self._closed = False
         self.times_full = 0
 
@@ -51,8 +55,7 @@ class HandOff:
     def put(self, item: Inbound) -> None:
         if len(self._items) >= self.capacity:
             self.times_full += 1
-            while len(self._items) >= self.capacity and not self._closed:
-                time.sleep(0.001)
+            self._wait_for_space()
         if self._closed:
             return  # never acknowledged, so the broker redelivers it
         self._items.append(item)
@@ -62,6 +65,7 @@ class HandOff:
     def close(self) -> None:
         """Stop accepting: a producer blocked on a full hand-off returns, its item unacknowledged."""
         self._closed = True
+        self._space.set()
 
     def take(self, max_items: int, wait_s: float, linger_s: float = 0.0) -> list[Inbound]:
         """Up to max_items, waiting up to wait_s for the first and then up to linger_s for more."""
@@ -74,7 +78,18 @@ class HandOff:
         popleft = items.popleft
         for _ in range(min(max_items, len(items))):
             batch.append(popleft())
+        if self._producer_waits:
+            self._space.set()
         return batch
+
+    def _wait_for_space(self) -> None:
+        while len(self._items) >= self.capacity and not self._closed:
+            self._space.clear()
+            self._producer_waits = True  # before the re-check: a take from now on sets `_space`
+            if len(self._items) < self.capacity:
+                break
+            self._space.wait(_SPACE_RECHECK_S)
+        self._producer_waits = False
 
     def _wait_for(self, count: int, timeout_s: float) -> bool:
         """Block until `count` items are there or `timeout_s` passes; True if they are."""
