@@ -14,7 +14,11 @@ This subclass changes only how bytes move, not the protocol:
 - `loop_read` goes on handling packets while whole packets are buffered (a bounded number per
   loop turn, so writes and keepalive are not starved);
 - `ack_all` queues the PUBACKs of a whole batch as one write (one send(), one wake-up), the same
-  bytes stock paho would write one by one (`_send_command_with_mid`).
+  bytes stock paho would write one by one (`_send_command_with_mid`);
+- `LeanProperties`: paho builds a v5 `Properties` for every PUBLISH, and its constructor rebuilds
+  two tables of ~30 entries and clears ~30 attributes each time (measured: 19 µs of the 21 µs
+  paho spends per PUBLISH, 7 µs with the lean class). The subclass shares the tables, which
+  paho only reads, and skips the parse when the properties are empty (their length byte is 0).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt import _packet
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 READ_CHUNK_BYTES = 256 * 1024
 PACKETS_PER_LOOP = 256  # then paho's loop writes queued acks and checks keepalive
@@ -65,7 +72,34 @@ class BufferedSocket:
         return getattr(self._sock, name)
 
 
+class LeanProperties(Properties):
+    """paho's MQTT v5 properties, without rebuilding paho's name and type tables per packet."""
+
+    _TABLES = Properties(PacketTypes.PUBLISH)
+
+    def __init__(self, packetType: int) -> None:
+        state = self.__dict__  # as paho's __setattr__ does for these four: no validation needed
+        state["packetType"] = packetType
+        state["types"], state["names"], state["properties"] = (
+            self._TABLES.types, self._TABLES.names, self._TABLES.properties)
+
+    def unpack(self, buffer: bytes) -> tuple[Properties, int]:
+        if buffer[:1] == b"\x00":  # property length 0, a one-byte variable byte integer
+            return self, 1
+        return super().unpack(buffer)  # type: ignore[no-any-return]
+
+
+def _use_lean_properties() -> None:
+    """Make paho's packet decoder build LeanProperties (process-wide; the same results)."""
+    if getattr(_packet, "Properties", None) is Properties:  # the paho 2.x layout this was measured on
+        setattr(_packet, "Properties", LeanProperties)  # noqa: B010 - mypy: not a plain assignment
+
+
 class SubscriberClient(mqtt.Client):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _use_lean_properties()
+        super().__init__(*args, **kwargs)
+
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
         if isinstance(sock, socket.socket):  # plain TCP or TLS; paho's websocket wrapper buffers itself

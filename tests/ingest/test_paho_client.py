@@ -15,7 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.paho_client import READ_CHUNK_BYTES, BufferedSocket, SubscriberClient
+from ingest.paho_client import READ_CHUNK_BYTES, BufferedSocket, LeanProperties, SubscriberClient
 from pilotlab.settings import MqttEndpoint
 from tests.conftest import requires_mosquitto
 from tests.support import publish, wait_until
@@ -68,6 +68,17 @@ def test_pending_counts_what_was_read_from_the_socket_but_not_yet_taken() -> Non
         right.close()
 
 
+def test_lean_properties_read_the_same_as_pahos_own_with_and_without_properties() -> None:
+    sent = Properties(PacketTypes.PUBLISH)
+    sent.ContentType = "text/plain"
+    sent.CorrelationData = b"\x01\x02"
+    sent.UserProperty = [("a", "1"), ("b", "2")]
+    for packed in (sent.pack(), Properties(PacketTypes.PUBLISH).pack()):
+        stock, stock_length = Properties(PacketTypes.PUBLISH).unpack(packed + b"payload")
+        lean, lean_length = LeanProperties(PacketTypes.PUBLISH).unpack(packed + b"payload")
+        assert (lean.json(), lean_length) == (stock.json(), stock_length)
+
+
 class _Subscriber:
     """A SubscriberClient with manual acks in a persistent session, recording what arrives."""
 
@@ -114,3 +125,34 @@ def test_a_batch_ack_settles_exactly_the_messages_it_names(
         assert all(m.dup for m in second.messages)
     finally:
         second.stop()
+
+
+def test_v5_properties_of_a_publish_arrive_as_stock_paho_reads_them(
+        mqtt_url: str, unique_id: Callable[[str], str]) -> None:
+    endpoint = MqttEndpoint(mqtt_url)
+    topic = unique_id("props")
+    subscriber = _Subscriber(endpoint, unique_id("props-reader"), f"{topic}/#")
+    try:
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        publisher.connect(endpoint.host, endpoint.port)
+        publisher.loop_start()
+        with_properties = Properties(PacketTypes.PUBLISH)
+        with_properties.ContentType = "application/json"
+        with_properties.UserProperty = [("firmware", "1.2.3"), ("site", "north")]
+        with_properties.MessageExpiryInterval = 3600
+        publisher.publish(f"{topic}/a", b"{}", qos=1, properties=with_properties).wait_for_publish(5)
+        publisher.publish(f"{topic}/b", b"{}", qos=1).wait_for_publish(5)
+        publisher.disconnect()
+        publisher.loop_stop()
+
+        wait_until(lambda: len(subscriber.messages) == 2, 10, what="both messages")
+        subscriber.client.ack_all([m.mid for m in subscriber.messages])
+        by_topic = {m.topic: m.properties for m in subscriber.messages}
+        received = by_topic[f"{topic}/a"]
+        assert received.ContentType == "application/json"
+        assert received.UserProperty == [("firmware", "1.2.3"), ("site", "north")]
+        assert 3590 <= received.MessageExpiryInterval <= 3600  # the broker counts down the time it held it
+        assert by_topic[f"{topic}/b"].json() == {}  # none sent, none read
+        assert isinstance(received, Properties)
+    finally:
+        subscriber.stop()
