@@ -266,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--naive-messages", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3, help="ceiling + ingest rounds (medians reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="ceiling + ingest rounds (medians reported)")
     parser.add_argument("--devices", type=int, default=30)
     parser.add_argument("--workers", default="1,2,3", help="comma-separated worker counts")
     parser.add_argument("--latency-seconds", type=float, default=10)
