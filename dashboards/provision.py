@@ -1,10 +1,17 @@
 """`pilotlab grafana provision`: put the data source, a folder per pilot and the dashboards into a
-running Grafana through its HTTP API (grafana-client). Idempotent: what already matches is left
-alone, so running it twice changes nothing the second time.
+running Grafana through its HTTP API. Idempotent: what already matches is left alone, so running it
+twice changes nothing the second time.
 
 Requests (all documented in Grafana's OpenAPI spec, checked in tests/dashboards/test_provision.py):
 `GET/PUT /api/datasources/uid/{uid}`, `POST /api/datasources`, `GET/PUT /api/folders/{folder_uid}`,
 `POST /api/folders`, `GET /api/dashboards/uid/{uid}`, `POST /api/dashboards/db`.
+
+Why httpx and not grafana-client: every grafana-client since 4.0 depends on niquests, whose
+urllib3-future replaces the `urllib3` package in the environment (a .pth hook rewrites it at each
+interpreter start), and `requests` on top of that fork breaks: schemathesis failed on every request
+in the project's venv. Keeping both apart needs a source build with URLLIB3_NO_OVERRIDE=1 at every
+install, and grafana-client 3.x (on requests) is an unmaintained line. The eight requests above are
+a few lines of httpx, which the project already uses.
 
 The data source's `timescaledb` option comes from `store.timeseries` (what migrate detected), so
 Grafana's `$__timeGroup` becomes `time_bucket` exactly where TimescaleDB is there.
@@ -14,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psycopg
-from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 
 from dashboards.catalog import DASHBOARDS
 from dashboards.model import DATASOURCE_TYPE, DATASOURCE_UID, DashboardSpec, build_dashboard, dashboard_json
@@ -30,7 +36,6 @@ from store.connection import redact
 from store.timeseries import read_capabilities
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 GENERAL_FOLDER = ("pilotlab", "pilotlab")  # uid, title
 UID_MAX = 40  # Grafana's limit for dashboard and folder uids
@@ -98,44 +103,76 @@ def read_pilots(database_url: str) -> tuple[list[Pilot], bool]:
     return pilots, timescaledb
 
 
-class Provisioner:
-    def __init__(self, api: GrafanaApi, url: str) -> None:
-        self.api, self.url = api, url
-        self.report = ProvisionReport()
+class GrafanaHttp:
+    """Grafana's HTTP API, one request at a time; failures become one clear line."""
 
-    def _call(self, what: str, call: Callable[[], T]) -> T:
-        """Run one request; turn Grafana's and the network's failures into one clear line."""
-        result = self._request(what, call, missing_ok=False)
-        assert result is not None
-        return result
+    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
+        parts = urlsplit(url)
+        auth = httpx.BasicAuth(parts.username, parts.password or "") if parts.username and not token else None
+        base = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
+        self.url = base
+        self.client = httpx.Client(base_url=f"{base}/api", timeout=timeout_s, auth=auth,
+                                   headers={"Authorization": f"Bearer {token}"} if token else {})
 
-    def _find(self, what: str, call: Callable[[], T]) -> T | None:
-        """Like _call, but None when Grafana answers 404."""
-        return self._request(what, call, missing_ok=True)
+    def close(self) -> None:
+        self.client.close()
 
-    def _request(self, what: str, call: Callable[[], T], *, missing_ok: bool) -> T | None:
+    def get(self, what: str, path: str) -> dict[str, Any] | None:
+        """The JSON object at `path`, or None when Grafana answers 404."""
+        return self._request(what, "GET", path, None, missing_ok=True)
+
+    def send(self, what: str, method: str, path: str, body: dict[str, Any]) -> None:
+        self._request(what, method, path, body, missing_ok=False)
+
+    def _request(self, what: str, method: str, path: str, body: dict[str, Any] | None, *,
+                 missing_ok: bool) -> dict[str, Any] | None:
         try:
-            return call()
-        except GrafanaUnauthorizedError:
+            response = self.client.request(method, path, json=body)
+        except httpx.HTTPError as exc:  # refused, DNS, timeout, TLS
+            raise ServiceUnavailable(f"cannot reach Grafana at {self.url} to {what}: {exc or type(exc).__name__}") from None
+        status = response.status_code
+        if status == 404 and missing_ok:
+            return None
+        if status == 401:
             raise GrafanaRefused(f"Grafana at {self.url} refused the token (401) while trying to {what}: "
-                                 "check PILOTLAB_GRAFANA_TOKEN") from None
-        except GrafanaClientError as exc:
-            if exc.status_code == 404 and missing_ok:
-                return None
-            if exc.status_code == 403:
-                raise GrafanaRefused(f"the Grafana token lacks the rights to {what} (403): use a service "
-                                     "account token with the Admin role") from None
-            raise GrafanaRefused(f"Grafana refused to {what} ({exc.status_code}): {_message(exc)}") from None
-        except GrafanaException as exc:
-            raise ServiceUnavailable(f"cannot reach Grafana at {self.url} to {what}: {_message(exc)}") from None
-        except OSError as exc:  # niquests' connection errors (refused, DNS) are OSErrors
-            raise ServiceUnavailable(f"cannot reach Grafana at {self.url}: {exc}") from None
+                                 "check PILOTLAB_GRAFANA_TOKEN")
+        if status == 403:
+            raise GrafanaRefused(f"the Grafana token lacks the rights to {what} (403): use a service "
+                                 "account token with the Admin role")
+        if status >= 500:
+            raise ServiceUnavailable(f"cannot reach Grafana at {self.url} to {what}: "
+                                     f"Server Error {status}: {_message(response)}")
+        if status >= 400:
+            raise GrafanaRefused(f"Grafana refused to {what} ({status}): {_message(response)}")
+        try:
+            answer = response.json() if response.content else {}
+        except ValueError:
+            raise ServiceUnavailable(f"Grafana at {self.url} answered {what} with something that is not JSON") from None
+        return answer if isinstance(answer, dict) else {}
+
+
+def _message(response: httpx.Response) -> str:
+    """Grafana's `message`, else the first line of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    text = response.text.strip()
+    return text.splitlines()[0] if text else response.reason_phrase
+
+
+class Provisioner:
+    def __init__(self, api: GrafanaHttp) -> None:
+        self.api = api
+        self.report = ProvisionReport()
 
     def datasource(self, body: dict[str, Any]) -> None:
         uid, label = body["uid"], f"data source {body['uid']}"
-        existing = self._find(f"read the {label}", lambda: self.api.datasource.get_datasource_by_uid(uid))
+        existing = self.api.get(f"read the {label}", f"/datasources/uid/{uid}")
         if existing is None:
-            self._call(f"create the {label}", lambda: self.api.datasource.create_datasource(body))
+            self.api.send(f"create the {label}", "POST", "/datasources", body)
             self.report.created.append(label)
             return
         same = all(existing.get(k) == v for k, v in body.items() if k != "secureJsonData")
@@ -143,37 +180,32 @@ class Provisioner:
             self.report.unchanged.append(label)
             return
         # A password is write-only in Grafana: re-send it each run so a changed one takes effect.
-        self._call(f"update the {label}", lambda: self.api.datasource.update_datasource_by_uid(uid, body))
+        self.api.send(f"update the {label}", "PUT", f"/datasources/uid/{uid}", body)
         (self.report.unchanged if same else self.report.updated).append(label)
 
     def folder(self, uid: str, title: str) -> None:
         label = f"folder {title}"
-        existing = self._find(f"read the {label}", lambda: self.api.folder.get_folder(uid))
+        existing = self.api.get(f"read the {label}", f"/folders/{uid}")
         if existing is None:
-            self._call(f"create the {label}", lambda: self.api.folder.create_folder(title, uid=uid))
+            self.api.send(f"create the {label}", "POST", "/folders", {"title": title, "uid": uid})
             self.report.created.append(label)
         elif existing.get("title") != title:
-            self._call(f"rename the {label}", lambda: self.api.folder.update_folder(uid, title=title, overwrite=True))
+            self.api.send(f"rename the {label}", "PUT", f"/folders/{uid}", {"title": title, "overwrite": True})
             self.report.updated.append(label)
         else:
             self.report.unchanged.append(label)
 
     def dashboard(self, body: dict[str, Any], folder_uid: str) -> None:
         uid, label = body["uid"], f"dashboard {body['title']}"
-        existing = self._find(f"read the {label}", lambda: self.api.dashboard.get_dashboard(uid))
+        existing = self.api.get(f"read the {label}", f"/dashboards/uid/{uid}")
         if existing is not None:
             stored = {k: v for k, v in existing.get("dashboard", {}).items() if k not in ("id", "version")}
             if stored == body and existing.get("meta", {}).get("folderUid") == folder_uid:
                 self.report.unchanged.append(label)
                 return
-        self._call(f"save the {label}", lambda: self.api.dashboard.update_dashboard(
-            {"dashboard": body, "folderUid": folder_uid, "overwrite": True, "message": "pilotlab grafana provision"}))
+        self.api.send(f"save the {label}", "POST", "/dashboards/db",
+                      {"dashboard": body, "folderUid": folder_uid, "overwrite": True, "message": "pilotlab grafana provision"})
         (self.report.updated if existing is not None else self.report.created).append(label)
-
-
-def _message(exc: GrafanaException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def dashboards_for(pilots: Iterable[Pilot], specs: Iterable[DashboardSpec] = DASHBOARDS
@@ -199,15 +231,18 @@ def provision(grafana_url: str, token: str | None, database_url: str, grafana_da
     """Create or update pilotlab's data source, folders and dashboards in the Grafana at `grafana_url`."""
     pilots, timescaledb = read_pilots(database_url)
     body = datasource_body(grafana_database_url or database_url, timescaledb)
-    api = GrafanaApi.from_url(grafana_url, credential=token, timeout=timeout_s)
-    provisioner = Provisioner(api, grafana_url.rstrip("/"))
-    provisioner.datasource(body)
-    folders: dict[str, str] = {}
-    items = dashboards_for(pilots)
-    for folder_uid, title, _ in items:
-        folders.setdefault(folder_uid, title)
-    for folder_uid, title in folders.items():
-        provisioner.folder(folder_uid, title)
-    for folder_uid, _, dashboard in items:
-        provisioner.dashboard(dashboard, folder_uid)
+    api = GrafanaHttp(grafana_url, token, timeout_s)
+    try:
+        provisioner = Provisioner(api)
+        provisioner.datasource(body)
+        folders: dict[str, str] = {}
+        items = dashboards_for(pilots)
+        for folder_uid, title, _ in items:
+            folders.setdefault(folder_uid, title)
+        for folder_uid, title in folders.items():
+            provisioner.folder(folder_uid, title)
+        for folder_uid, _, dashboard in items:
+            provisioner.dashboard(dashboard, folder_uid)
+    finally:
+        api.close()
     return provisioner.report

@@ -22,3 +22,14 @@ if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip
     echo "pilotlab: installing into .venv failed (log above, also in $log)" >&2
     exit 1
 fi
+# A .venv made before pilotlab dropped grafana-client still holds niquests' urllib3-future, whose .pth
+# hook rewrites the urllib3 package at every interpreter start (requests and schemathesis then fail):
+# remove it and put the real urllib3 back.
+if [ -d "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/urllib3_future" ]; then
+    if ! { .venv/bin/python -m pip uninstall --disable-pip-version-check -y grafana-client verlib2 niquests wassima urllib3-future jh2 qh3 \
+           && .venv/bin/python -m pip install --disable-pip-version-check --force-reinstall --no-deps urllib3; } >>"$log" 2>&1; then
+        cat "$log" >&2
+        echo "pilotlab: removing urllib3-future from .venv failed (log above, also in $log)" >&2
+        exit 1
+    fi
+fi

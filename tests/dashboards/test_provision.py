@@ -79,14 +79,14 @@ def test_an_unreachable_grafana_ends_with_one_line_and_exit_2(filled_pilot: Fill
 
 
 def test_the_stub_refuses_what_grafanas_spec_does_not_document() -> None:
-    import niquests
+    import httpx
 
     with GrafanaStub() as grafana:
-        r = niquests.post(f"{grafana.url}/api/folders", json={"title": 3}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        r = httpx.post(f"{grafana.url}/api/folders", json={"title": 3}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert r.status_code == 400
-        r = niquests.post(f"{grafana.url}/api/folders", json={"title": "t", "colour": "red"},
+        r = httpx.post(f"{grafana.url}/api/folders", json={"title": "t", "colour": "red"},
                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert r.status_code == 400
-        r = niquests.get(f"{grafana.url}/api/nonsense", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        r = httpx.get(f"{grafana.url}/api/nonsense", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert r.status_code == 400
         assert len(grafana.violations) == 3
