@@ -249,8 +249,9 @@ class DeviceHealthOut(Out):
     pilot_id: str
     kind: str
     reporting_interval_s: int
-    last_device_time: datetime | None
-    last_ingest_time: datetime | None
+    last_seen: datetime | None = Field(description="when pilotlab last received a message from it (arrival time)")
+    last_device_time: datetime | None = Field(description="the device's own time of its newest message")
+    last_ingest_time: datetime | None = Field(description="when that newest message (by device time) arrived")
     online: bool
     battery_pct: float | None
     messages_24h: int

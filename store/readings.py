@@ -37,7 +37,7 @@ STATUS_COLUMNS = ("state", "rssi_dbm", "uptime_s", "firmware")
 EVENT_COLUMNS = ("event", "detail")
 
 ONLINE_FACTOR = 3
-"""A device is online while its last message arrived within ONLINE_FACTOR × its declared
+"""A device is online while a message from it arrived within ONLINE_FACTOR × its declared
 reporting interval: one missed report is normal radio loss, three in a row is an outage."""
 
 
@@ -130,8 +130,9 @@ class DeviceHealth:
     pilot_id: str
     kind: str
     reporting_interval_s: int
+    last_seen: datetime | None  # when pilotlab last received a message from it (arrival, the server's clock)
     last_device_time: datetime | None  # of the newest message by device time
-    last_ingest_time: datetime | None  # when that message was stored
+    last_ingest_time: datetime | None  # when that message was received
     online: bool
     battery_pct: float | None  # newest non-null value on any channel
     messages_24h: int  # messages with device_time in the 24 h before checked_at
@@ -139,9 +140,16 @@ class DeviceHealth:
     checked_at: datetime  # the database's now()
 
 
+ARRIVAL_LOOKBACK = timedelta(hours=24)
+"""Arrivals are looked up among the readings stamped within max(this, ONLINE_FACTOR × interval)
+of now, through the (device, device_time) index: telemetry has no index by arrival, and on
+TimescaleDB only a device-time bound prunes chunks. A reading delivered more than that after its
+own time (a buffered backfill) does not make its device online."""
+
 _HEALTH = """
 SELECT d.id, d.pilot_id, d.kind, d.reporting_interval_s, d.decommissioned_at IS NOT NULL,
-       last.device_time, last.ingest_time, battery.battery_pct, day.messages, now()
+       greatest(recent.arrived, last.ingest_time), last.device_time, last.ingest_time,
+       battery.battery_pct, recent.messages, now()
 FROM device d
 LEFT JOIN LATERAL (
     SELECT device_time, ingest_time FROM telemetry t
@@ -150,8 +158,12 @@ LEFT JOIN LATERAL (
     SELECT battery_pct FROM telemetry t
     WHERE t.device_id = d.id AND t.battery_pct IS NOT NULL ORDER BY device_time DESC LIMIT 1) battery ON true
 CROSS JOIN LATERAL (
-    SELECT count(*) AS messages FROM telemetry t
-    WHERE t.device_id = d.id AND t.device_time >= now() - INTERVAL '24 hours') day
+    SELECT count(*) FILTER (WHERE t.device_time >= now() - INTERVAL '24 hours') AS messages,
+           max(t.ingest_time) AS arrived
+    FROM telemetry t
+    WHERE t.device_id = d.id
+      AND t.device_time >= now() - greatest(%(lookback)s, %(factor)s * d.reporting_interval_s * INTERVAL '1 second')
+    ) recent
 WHERE {where}
 ORDER BY d.id
 """
@@ -161,19 +173,22 @@ def device_health(conn: psycopg.Connection, *, device_id: str | None = None,
                   pilot_id: str | None = None) -> list[DeviceHealth]:
     """Health of one device or of every device of a pilot (exactly one of the two is given).
 
-    Online means: not decommissioned, and the last message (newest by device time) was stored
-    within ONLINE_FACTOR × reporting_interval_s of now. Ingest time, the server's clock, decides,
-    so a device with a drifting clock is judged by when it was actually heard.
+    Online means: not decommissioned, and a message arrived within ONLINE_FACTOR ×
+    reporting_interval_s of now. Arrival (ingest time, the server's clock) decides, never the
+    device's own stamp: a reading stamped up to a day ahead (ingest accepts that much clock error)
+    is the newest by device time for a day, yet says nothing about when the device was last heard.
     """
     if (device_id is None) == (pilot_id is None):
         raise ValueError("give exactly one of device_id and pilot_id")
-    where = "d.id = %s" if device_id is not None else "d.pilot_id = %s"
-    rows = conn.execute(_HEALTH.format(where=where), (device_id or pilot_id,)).fetchall()
+    where = "d.id = %(id)s" if device_id is not None else "d.pilot_id = %(id)s"
+    rows = conn.execute(_HEALTH.format(where=where), {"id": device_id or pilot_id, "lookback": ARRIVAL_LOOKBACK,
+                                                      "factor": ONLINE_FACTOR}).fetchall()
     health = []
-    for (dev, pilot, kind, interval_s, retired, last_device, last_ingest, battery, messages, now) in rows:
-        online = (not retired and last_ingest is not None
-                  and now - last_ingest <= timedelta(seconds=ONLINE_FACTOR * interval_s))
-        health.append(DeviceHealth(dev, pilot, kind, interval_s, last_device, last_ingest, online,
+    for (dev, pilot, kind, interval_s, retired, last_seen, last_device, last_ingest, battery, messages,
+         now) in rows:
+        online = (not retired and last_seen is not None
+                  and now - last_seen <= timedelta(seconds=ONLINE_FACTOR * interval_s))
+        health.append(DeviceHealth(dev, pilot, kind, interval_s, last_seen, last_device, last_ingest, online,
                                    battery, int(messages), retired, now))
     return health
 

@@ -10,9 +10,10 @@ from store import readings, registry
 
 router = APIRouter(tags=["health"], responses={404: {"model": Problem}})
 
-_ONLINE = (f"A device is **online** while it is in service and its last message was stored within "
+_ONLINE = (f"A device is **online** while it is in service and a message from it arrived within "
            f"{readings.ONLINE_FACTOR} × its declared `reporting_interval_s` (one or two lost reports "
-           f"are radio loss; {readings.ONLINE_FACTOR} is an outage). `messages_24h` counts messages "
+           f"are radio loss; {readings.ONLINE_FACTOR} is an outage). Arrival decides (`last_seen`, the "
+           f"server's clock), never the device's own time stamp. `messages_24h` counts messages "
            f"with device time in the last 24 h; `battery_pct` is the newest reported value.")
 
 

@@ -49,6 +49,32 @@ def test_ingest_time_not_device_time_decides_online(client: TestClient, make_dev
     assert client.get(f"/devices/{late}/health").json()["online"] is True
 
 
+def test_a_reading_stamped_ahead_does_not_hide_the_normal_ones_that_arrive_after_it(
+        client: TestClient, make_device: Callable[..., str], insert_rows: Callable[..., None]) -> None:
+    dev = make_device(interval_s=60)
+    # a clock glitch: stamped 20 h ahead (ingest accepts up to a day), received 10 minutes ago
+    insert_rows(dev, [(_ago(-20 * 3600), {"temperature_c": 20.0})], ingest_time=_ago(600))
+    arrivals = [_ago(540 - 60 * i) for i in range(9)]  # then every minute as declared, the last 60 s ago
+    for i, arrived in enumerate(arrivals):
+        insert_rows(dev, [(arrived, {"temperature_c": 20.0})], ingest_time=arrived, first_seq=1 + i)
+    health = client.get(f"/devices/{dev}/health").json()
+    assert health["online"] is True
+    assert datetime.fromisoformat(health["last_seen"]) == arrivals[-1]
+    assert datetime.fromisoformat(health["last_device_time"]) > datetime.now(UTC) + timedelta(hours=19)
+    pilot = client.get(f"/pilots/{health['pilot_id']}/health").json()
+    assert (pilot["online"], pilot["offline"]) == (1, 0)
+
+
+def test_last_seen_is_the_latest_arrival_even_when_it_carries_an_older_time(
+        client: TestClient, make_device: Callable[..., str], insert_rows: Callable[..., None]) -> None:
+    dev = make_device(interval_s=300)
+    insert_rows(dev, [(_ago(3600), {"temperature_c": 20.0})], ingest_time=_ago(3590))
+    insert_rows(dev, [(_ago(7200), {"temperature_c": 20.0})], ingest_time=_ago(20), first_seq=1)  # buffered
+    health = client.get(f"/devices/{dev}/health").json()
+    assert health["online"] is True
+    assert datetime.now(UTC) - datetime.fromisoformat(health["last_seen"]) < timedelta(seconds=60)
+
+
 def test_a_device_that_never_reported_is_offline_with_no_last_seen(client: TestClient,
                                                                    make_device: Callable[..., str]) -> None:
     health = client.get(f"/devices/{make_device()}/health").json()
