@@ -29,11 +29,12 @@ Exactly as the raw pass (scoring.metrics.raw_device_metrics), which stays as the
   rubric (slot factor, QC spans...) never reads another rubric's summary; it builds its own.
 - Late data: each row records the readings it depended on, `[span_from, span_to]` (context
   through the reading after the day), and `complete_to`, a time before which every stored reading
-  had been committed when it was computed (the start of the oldest transaction still writing, via
-  pg_stat_activity, else now). Before a score, readings stored since the device's last check
-  (`scoring_check.checked_to`; found through a BRIN index on `telemetry.stored_at`, so only the
-  newest blocks are read) are grouped by local day, and every summary whose span they fall in,
-  stored after its `complete_to`, is deleted and rebuilt. We chose this over per-day counts
+  had been committed when it was computed (`horizon`: from transaction ids and marks any role can
+  read, so a scoring role apart from the ingest role still sees a long ingest transaction). Before
+  a score, readings stored since the device's last check (`scoring_check.checked_to`; found
+  through a BRIN index on `telemetry.stored_at`, so only the newest blocks are read) are grouped
+  by local day, and every summary whose span they fall in, stored after its `complete_to`, is
+  deleted and rebuilt. We chose this over per-day counts
   (counting 26 M rows again is the cost we remove) and over a bare max(stored_at) per day (the
   same full read). Telemetry is append-only (ON CONFLICT DO NOTHING), so an insert is the only
   change to detect.
@@ -50,6 +51,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from itertools import groupby
@@ -276,14 +278,65 @@ def _run_params(runs: list[Run]) -> dict[str, Any]:
             "froms": [r[1] for r in runs], "tos": [r[2] for r in runs], "lims": [r[3] for r in runs]}
 
 
+HORIZON_WAIT_S = 0.5  # how long a check waits for the transactions open at its mark to end (ingest: ~50 ms)
+HORIZON_FLOOR = datetime(2000, 1, 1, tzinfo=zone("UTC"))  # before any stored_at: "check everything again"
+
+# The oldest transaction id still running in this database, other than ours, as a 64-bit id. pg_stat_activity
+# shows every role each session's backend_xid (32 bits, not its start time); it is widened with the epoch of
+# the current snapshot's xmax, which is within 2^31 of any running id. Prepared transactions are in
+# pg_prepared_xacts instead.
+_OLDEST_RUNNING = """
+WITH ref AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS r),
+running AS (
+    SELECT backend_xid AS x FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL
+    UNION ALL
+    SELECT transaction FROM pg_prepared_xacts WHERE database = current_database()
+)
+SELECT now(), min(ref.r + ((running.x::text::bigint - ref.r % 4294967296 + 6442450944) % 4294967296) - 2147483648)
+FROM ref LEFT JOIN running ON true
+"""
+
+
 def horizon(conn: psycopg.Connection) -> datetime:
-    """A time before which every reading stored in this database has been committed: the start of
-    the oldest other transaction that has written something, else now."""
-    row = conn.execute(
-        "SELECT least(clock_timestamp(), min(xact_start)) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL").fetchone()
-    assert row is not None
-    return row[0]
+    """A time before which every reading that will ever be stored in this database has been
+    committed (so a reading stored before it and not yet seen cannot appear later).
+
+    Built from what every role may see (store/sql/0009_scoring_horizon.sql): a check writes a mark
+    (its transaction id, its now() taken before that id existed), then looks for transactions still
+    running in this database. None: the horizon is now. Otherwise it waits up to HORIZON_WAIT_S for
+    those that were open at its mark to end (an ingest batch commits in milliseconds); if one stays
+    open (a long transaction), the horizon is the newest mark older than the oldest one running,
+    which began writing after that mark's time. Rows are stamped (`stored_at`) after their
+    transaction has its id, up to the microseconds between forming the first row and writing it."""
+    with conn.transaction():
+        mark = conn.execute(
+            "INSERT INTO scoring_horizon_mark (xid, at) VALUES (pg_current_xact_id()::text::bigint, now()) "
+            "ON CONFLICT (xid) DO UPDATE SET at = least(scoring_horizon_mark.at, EXCLUDED.at) "
+            "RETURNING xid, at").fetchone()
+    assert mark is not None
+    deadline = time.monotonic() + HORIZON_WAIT_S
+    while True:
+        row = conn.execute(_OLDEST_RUNNING).fetchone()
+        assert row is not None
+        now, oldest = row
+        if oldest is None:
+            found = now
+            break
+        if oldest > mark[0]:
+            found = mark[1]
+            break
+        if time.monotonic() >= deadline:
+            older = conn.execute("SELECT max(at) FROM scoring_horizon_mark WHERE xid < %s", (oldest,)).fetchone()
+            found = older[0] if older is not None and older[0] is not None else HORIZON_FLOOR
+            break
+        time.sleep(0.02)
+    # marks older than the one that bounds the oldest running transaction are never needed again
+    with conn.transaction():
+        conn.execute("DELETE FROM scoring_horizon_mark WHERE xid < (SELECT max(xid) FROM scoring_horizon_mark "
+                     "WHERE xid < %s)", (mark[0] + 1 if oldest is None or oldest > mark[0] else oldest,))
+    result: datetime = found
+    return result
 
 
 def _compute(conn: psycopg.Connection, rubric: Rubric, tz: str, runs: list[Run], *, store: bool, digest: str = "",

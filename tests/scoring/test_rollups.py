@@ -4,15 +4,20 @@ and late data (scoring.daily)."""
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from scoring.daily import rubric_digest
 from scoring.metrics import DeviceMetrics, device_metrics, raw_device_metrics
 from scoring.rubric import load_rubric_bytes
 from scoring.window import load_pilot, pilot_window
+from tests.scoring.conftest import ENV_OK
 
 SEOUL = "Asia/Seoul"  # local midnight = 15:00 UTC
 HISTOGRAM = {"latency_p50_s", "latency_p95_s", "accuracy_p50_m", "accuracy_p95_m"}  # 1 % (scoring.histogram)
@@ -164,3 +169,61 @@ def test_the_evidence_digest_is_sha256_of_the_rfc8785_document():
     for rows in (counts[:1], counts[:2], counts):
         expected = hashlib.sha256(rfc8785.dumps({"devices": devices, "daily_counts": rows})).hexdigest()
         assert evidence_digest(devices, rows) == expected
+
+
+@pytest.fixture
+def separate_roles(db, admin_database_url: str, database_url: str) -> Iterator[tuple[str, str]]:
+    """An ingest role that may only insert readings and a scoring role that reads everything and
+    writes the rollups; neither is a superuser or has pg_read_all_stats, so each sees the other's
+    sessions in pg_stat_activity without their start times. Roles are cluster-wide: unique names,
+    dropped afterwards. Yields (ingest URL, scoring URL)."""
+    suffix = uuid.uuid4().hex[:8]
+    ingest_role, scoring_role = f"pilotlab_ingest_{suffix}", f"pilotlab_scoring_{suffix}"
+    with psycopg.connect(admin_database_url, autocommit=True) as admin:
+        for role in (ingest_role, scoring_role):
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        db.execute(sql.SQL("GRANT INSERT ON telemetry TO {}").format(sql.Identifier(ingest_role)))
+        db.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(scoring_role)))
+        db.execute(sql.SQL("GRANT INSERT, UPDATE, DELETE ON scoring_day, scoring_check, scoring_horizon_mark TO {}")
+                   .format(sql.Identifier(scoring_role)))
+        urls = []
+        for role in (ingest_role, scoring_role):
+            info = psycopg.conninfo.conninfo_to_dict(database_url)
+            info["user"] = role
+            info.pop("password", None)
+            urls.append(psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
+        yield urls[0], urls[1]
+    finally:
+        for role in (ingest_role, scoring_role):
+            db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        with psycopg.connect(admin_database_url, autocommit=True) as admin:
+            for role in (ingest_role, scoring_role):
+                admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_late_rows_a_long_ingest_transaction_commits_are_summarised_when_scoring_runs_as_another_role(
+        db, rubric, make_pilot, separate_roles):
+    ingest_url, scoring_url = separate_roles
+    pilot = make_pilot(starts_at="2024-01-01Z", ends_at=None, status="running", timezone="UTC")
+    env = pilot.device("env")
+    pilot.series(env, "2024-01-01Z", 3 * 1440, 60, ENV_OK, skip="i BETWEEN 600 AND 659")  # 10:00-11:00 missing
+    as_of = datetime(2024, 1, 4, tzinfo=UTC)
+    with psycopg.connect(ingest_url) as ingest, psycopg.connect(scoring_url, autocommit=True) as scoring:
+        # the missing hour arrives in an ingest transaction that stays open while scoring runs
+        ingest.execute("INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, "
+                       "temperature_c, humidity_pct) SELECT %s, 600 + i, %s::timestamptz + (600 + i) * interval "
+                       "'1 minute', now(), 'telemetry', 64, 20 + ((600 + i) %% 7) * 0.1, 50 + ((600 + i) %% 5) "
+                       "FROM generate_series(0, 59) AS i", (env, "2024-01-01Z"))
+        hidden = scoring.execute("SELECT count(*), count(xact_start) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND backend_xid IS NOT NULL").fetchone()
+        assert hidden is not None and hidden[0] >= 1 and hidden[1] == 0  # open, but its start time hidden
+
+        window = pilot_window(scoring, load_pilot(scoring, pilot.pilot_id), rubric.rubric, as_of)
+        before = device_metrics(scoring, rubric.rubric, window.scored, {})
+        assert before[0].readings == 3 * 1440 - 60  # every day summarised without the open transaction's rows
+        ingest.commit()
+        after = device_metrics(scoring, rubric.rubric, window.scored, {})
+        raw = raw_device_metrics(scoring, rubric.rubric, window.scored, {})
+    assert after[0].readings == 3 * 1440
+    _assert_same(after, raw)
