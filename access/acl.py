@@ -10,6 +10,7 @@
                               network-server uplink topics (the lab's LPWA simulator)
     network_server  publish   application/# (ChirpStack's MQTT integration into pilotlab's broker)
 
+Every account connects with its username as client id and no other (access.sync binds them).
 Everything else is denied: the plugin's default is deny for publishClientSend and subscribe.
 Each account has one role of its own (`pilotlab-<kind>-<username>`), except ingest and
 network_server accounts, which share one role each. Roles and clients pilotlab manages are
@@ -56,6 +57,11 @@ class Account:
     username: str
     kind: str
     roles: tuple[str, ...]
+
+    @property
+    def client_id(self) -> str:
+        """The only MQTT client id the broker lets this account use (access.credentials)."""
+        return self.username
 
 
 @dataclass

@@ -3,10 +3,12 @@
     pilotlab credentials issue|rotate|revoke ID [--gateway | --service ingest|simulator|network_server]
     pilotlab apikey create --role ROLE [--firm FIRM] [--pilot PILOT ...] [--name TEXT]
     pilotlab apikey list | revoke KEY_ID
+    pilotlab broker worker-account --worker-id N [--share-group G]   # an ingest worker's account
     pilotlab broker sync                      # the broker's accounts and ACLs from the registry
     pilotlab broker restore-file PATH         # the plugin's config file, after the broker lost its state
 
-A secret is printed once, on stdout, and nowhere else. Broker changes are pushed at once when
+Every account connects with its username as MQTT client id and no other; a worker's username is
+its client id `<share group>-<worker id>`. A secret is printed once, on stdout, and nowhere else. Broker changes are pushed at once when
 PILOTLAB_BROKER_ADMIN_USERNAME / _PASSWORD are set; otherwise `pilotlab broker sync` later.
 """
 
@@ -63,6 +65,12 @@ def add_access_commands(commands: Any, service_flags: Callable[..., None],
 
     broker = commands.add_parser("broker", help="the broker's dynamic-security state")
     btasks = broker.add_subparsers(dest="broker_command", metavar="TASK", parser_class=commands._parser_class, required=True)
+    worker = btasks.add_parser("worker-account", help="issue or rotate an ingest worker's broker account "
+                                                      "(username = client id = <share group>-<worker id>)")
+    service_flags(worker, mqtt=True)
+    worker.add_argument("--worker-id", required=True, help="the worker's stable id (PILOTLAB_WORKER_ID)")
+    worker.add_argument("--share-group", help="its share group (PILOTLAB_SHARE_GROUP, default pilotlab-ingest)")
+    worker.set_defaults(run=lambda args: _worker_account(settings(args)))
     sync_cmd = btasks.add_parser("sync", help="make the broker's accounts and ACLs match the registry")
     service_flags(sync_cmd, mqtt=True)
     sync_cmd.set_defaults(run=lambda args: _broker_sync(settings(args)))
@@ -123,11 +131,28 @@ def _apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _worker_account(settings: Settings) -> int:
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        issued = credentials.issue_worker(conn, settings)
+        report = sync.push(conn, settings, {i.account.username: i.secret for i in issued})
+    username, secret = issued[0].account.username, issued[0].secret
+    also = [i.account.username for i in issued[1:]]
+    print(f"username {username}\npassword {secret}\n(shown once: pilotlab keeps only a hash)")
+    if also:
+        print(f"the same password for its LPWA sources on this broker: {' '.join(also)}")
+    print(f"worker settings: PILOTLAB_WORKER_ID={settings.worker_id} PILOTLAB_SHARE_GROUP={settings.share_group} "
+          f"PILOTLAB_MQTT_USERNAME={username} PILOTLAB_MQTT_PASSWORD=<the password>{_pushed(report)}")
+    return 0
+
+
 def _broker_sync(settings: Settings) -> int:
     dynsec = sync.require_admin_client(settings)
     with connect(settings.require_database_url(), autocommit=True) as conn, dynsec:
         report = sync.sync(conn, dynsec)
     print(f"broker: {report.summary()}")
+    if report.unbound:
+        print(f"accounts pilotlab did not create, bound to no client id (they can connect as any client, "
+              f"an ingest worker's too): {' '.join(report.unbound)}", file=sys.stderr)
     if report.missing:
         print(f"not on the broker and not restorable over $CONTROL (no secret at hand): {' '.join(report.missing)}\n"
               "write the plugin's file with `pilotlab broker restore-file` and restart the broker, or rotate them",

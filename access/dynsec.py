@@ -5,6 +5,10 @@ by an account with the plugin's admin role; the plugin answers on `…/v1/respon
 `{"responses": [{"command", "error"?, "data"?, "correlationData"?}, …]}`, one per command, in
 order. Each command here carries a correlationData, so answers are matched exactly.
 
+Commands go in as few messages as fit under the broker's Maximum Packet Size (announced in its
+CONNACK; deploy/mosquitto/mosquitto.conf sets max_packet_size): the broker disconnects a client
+that sends a larger packet, and the plugin would never see the commands.
+
 The plugin takes plaintext passwords only (createClient, setClientPassword) and hashes them
 itself (PBKDF2-HMAC-SHA512, see access.credentials): a password is sent only at the moment it is
 issued, on an admin connection that should be TLS or loopback. Commands are never logged with
@@ -17,7 +21,7 @@ import logging
 import ssl
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +39,11 @@ log = logging.getLogger(__name__)
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 TIMEOUT_S = 10.0
-BATCH = 100  # commands per message: keeps each message and its answer small
+BATCH = 100  # commands per message at most: keeps each answer small
+MAX_MESSAGE_BYTES = 65_536  # per message when the broker announces no Maximum Packet Size
+_ENVELOPE = (b'{"commands":[', b"]}")
+# Of the packet, what is not the JSON: fixed header (5), topic (2 + 27), packet id (2), properties
+_PUBLISH_OVERHEAD = 64
 
 
 class DynsecError(PilotlabError):
@@ -54,7 +62,9 @@ class DynsecClient:
 
     def __init__(self, endpoint: MqttEndpoint, username: str, password: str, *, timeout_s: float = TIMEOUT_S) -> None:
         self.endpoint = endpoint
+        self.username = username
         self.timeout_s = timeout_s
+        self.max_packet_size: int | None = None  # the broker's, from its CONNACK
         self._answers: dict[str, dict[str, Any]] = {}
         self._arrived = threading.Condition()
         self._ready = threading.Event()
@@ -97,8 +107,8 @@ class DynsecClient:
 
         With `check`, the first refused command raises DynsecError."""
         answers: list[Answer] = []
-        for start in range(0, len(commands), BATCH):
-            answers += self._run_batch(commands[start:start + BATCH])
+        for batch in self._messages(commands):
+            answers += self._run_batch(batch)
         if check:
             for sent, answer in zip(commands, answers, strict=True):
                 if answer.error:
@@ -120,11 +130,37 @@ class DynsecClient:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _run_batch(self, commands: Sequence[dict[str, Any]]) -> list[Answer]:
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest command message the broker takes from this connection."""
+        if self.max_packet_size is None:
+            return MAX_MESSAGE_BYTES
+        return min(MAX_MESSAGE_BYTES, self.max_packet_size - _PUBLISH_OVERHEAD)
+
+    def _messages(self, commands: Sequence[dict[str, Any]]) -> Iterator[list[tuple[str, bytes]]]:
+        """The commands, each encoded with its correlationData, in messages under the broker's limit."""
+        limit = self.max_message_bytes - len(_ENVELOPE[0]) - len(_ENVELOPE[1])
         tag = uuid.uuid4().hex
-        ids = [f"{tag}-{i}" for i in range(len(commands))]
-        body = {"commands": [{**c, "correlationData": cid} for c, cid in zip(commands, ids, strict=True)]}
-        info = self._client.publish(CONTROL_TOPIC, orjson.dumps(body), qos=1)
+        batch: list[tuple[str, bytes]] = []
+        size = 0
+        for index, command in enumerate(commands):
+            cid = f"{tag}-{index}"
+            encoded = orjson.dumps({**command, "correlationData": cid})
+            if len(encoded) > limit:
+                raise DynsecError(f"{command.get('command')} {_subject(command)} is {len(encoded)} bytes of JSON; "
+                                  f"the broker takes messages up to {self.max_message_bytes}")
+            if batch and (len(batch) == BATCH or size + 1 + len(encoded) > limit):
+                yield batch
+                batch, size = [], 0
+            size += len(encoded) + (1 if batch else 0)
+            batch.append((cid, encoded))
+        if batch:
+            yield batch
+
+    def _run_batch(self, batch: list[tuple[str, bytes]]) -> list[Answer]:
+        ids = [cid for cid, _ in batch]
+        body = _ENVELOPE[0] + b",".join(encoded for _, encoded in batch) + _ENVELOPE[1]
+        info = self._client.publish(CONTROL_TOPIC, body, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise ServiceUnavailable(f"lost the broker while sending dynamic-security commands (rc {info.rc})")
         with self._arrived:
@@ -139,6 +175,7 @@ class DynsecClient:
             self._refused = reason
             self._ready.set()
             return
+        self.max_packet_size = getattr(properties, "MaximumPacketSize", None)
         client.subscribe(RESPONSE_TOPIC, qos=1)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list[ReasonCode],

@@ -1,10 +1,20 @@
 """Keep the broker's dynamic-security state in step with the registry.
 
 `sync` reads what the plugin holds (listClients, listRoles, both verbose) and sends only the
-commands that make its managed part equal to `access.acl.plan`: create or rewrite roles, create
-clients, set their roles, enable them, delete the clients and roles of revoked or deleted
-accounts (deleting a client also disconnects it). Accounts and roles pilotlab did not create are
-never touched. Running it twice sends nothing the second time.
+commands that make its managed part equal to `access.acl.plan`: create roles and add or remove
+their ACLs, create clients, set their roles and client ids, enable them, delete the clients and
+roles of revoked or deleted accounts (deleting a client also disconnects it). Accounts and roles
+pilotlab did not create are never touched. Running it twice sends nothing the second time.
+
+Client ids: every managed client gets `clientid` = its username, so the plugin refuses it any
+other client id (CONNACK "Not authorized") before the broker looks for a session to take over.
+Binding a client that had none disconnects it. An account without a client id may connect with
+any, including an ingest worker's: the sync lists such accounts it did not create in
+`SyncReport.unbound` (the admin account it runs as is not listed).
+
+Every command stays small (a role's ACLs go in chunks of `ACL_CHUNK`): the broker's
+max_packet_size also limits $CONTROL messages, and a gateway with hundreds of attached devices
+has a thousand ACLs.
 
 A client can be created over `$CONTROL` only with its plaintext password, which pilotlab has
 only at the moment it issues one (`secrets`). If the broker lost its state, its accounts come
@@ -30,6 +40,8 @@ from access.dynsec import DynsecClient
 from pilotlab.errors import ConfigError
 from pilotlab.settings import Settings
 
+ACL_CHUNK = 16  # ACLs per createRole; the rest follow one addRoleACL each (~0.2 KiB a command)
+
 # Deny by default; receiving is governed by what a client may subscribe to.
 DEFAULT_ACL_ACCESS = {"publishClientSend": False, "publishClientReceive": True, "subscribe": False, "unsubscribe": True}
 
@@ -44,10 +56,11 @@ class SyncReport:
     passwords_set: list[str] = field(default_factory=list)
     deleted_clients: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # on the registry, not on the broker, no secret at hand
+    unbound: list[str] = field(default_factory=list)  # not pilotlab's, not the admin, free to pick any client id
 
     @property
     def changes(self) -> int:
-        return sum(len(v) for k, v in vars(self).items() if k != "missing")
+        return sum(len(v) for k, v in vars(self).items() if k not in ("missing", "unbound"))
 
     def summary(self) -> str:
         parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in vars(self).items() if v]
@@ -56,6 +69,26 @@ class SyncReport:
 
 def _acl_key(entry: Mapping[str, Any]) -> tuple[str, str, bool, int]:
     return (str(entry["acltype"]), str(entry["topic"]), bool(entry.get("allow", False)), int(entry.get("priority", 0)))
+
+
+def _add_acl(rolename: str, key: tuple[str, str, bool, int]) -> dict[str, Any]:
+    acltype, topic, allow, priority = key
+    return {"command": "addRoleACL", "rolename": rolename, "acltype": acltype, "topic": topic,
+            "allow": allow, "priority": priority}
+
+
+def _role_commands(name: str, wanted: list[dict[str, Any]], present: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Create the role, or change its ACLs one by one (removals first: a detached device's rights
+    go before anything is added). The plugin keys an ACL by type and topic."""
+    if present is None:
+        head, rest = wanted[:ACL_CHUNK], wanted[ACL_CHUNK:]
+        return ([{"command": "createRole", "rolename": name, "textname": acl.MANAGED, "acls": head}]
+                + [_add_acl(name, _acl_key(a)) for a in rest])
+    have = {_acl_key(a) for a in present.get("acls", [])}
+    want = {_acl_key(a) for a in wanted}
+    stale, new = sorted(have - want), sorted(want - have)
+    return ([{"command": "removeRoleACL", "rolename": name, "acltype": t, "topic": topic} for t, topic, _, _ in stale]
+            + [_add_acl(name, key) for key in new])
 
 
 def sync(conn: psycopg.Connection, client: DynsecClient, secrets: Mapping[str, str] | None = None) -> SyncReport:
@@ -70,12 +103,11 @@ def sync(conn: psycopg.Connection, client: DynsecClient, secrets: Mapping[str, s
     commands: list[dict[str, Any]] = [{"command": "setDefaultACLAccess", "acls": [
         {"acltype": k, "allow": v} for k, v in DEFAULT_ACL_ACCESS.items()]}]
     for name, role in desired.roles.items():
-        wanted = [a.as_json() for a in role.acls]
+        changes = _role_commands(name, [a.as_json() for a in role.acls], roles.get(name))
+        commands += changes
         if name not in roles:
-            commands.append({"command": "createRole", "rolename": name, "textname": acl.MANAGED, "acls": wanted})
             report.created_roles.append(name)
-        elif sorted(map(_acl_key, roles[name].get("acls", []))) != sorted(map(_acl_key, wanted)):
-            commands.append({"command": "modifyRole", "rolename": name, "acls": wanted})
+        elif changes:
             report.changed_roles.append(name)
 
     for username, account in desired.accounts.items():
@@ -87,16 +119,18 @@ def sync(conn: psycopg.Connection, client: DynsecClient, secrets: Mapping[str, s
                 report.missing.append(username)
                 continue
             commands.append({"command": "createClient", "username": username, "password": secret,
-                             "textname": acl.MANAGED, "textdescription": account.kind, "roles": role_list})
+                             "clientid": account.client_id, "textname": acl.MANAGED,
+                             "textdescription": account.kind, "roles": role_list})
             report.created_clients.append(username)
             continue
         if secret is not None:
             commands.append({"command": "setClientPassword", "username": username, "password": secret})
             report.passwords_set.append(username)
         have = sorted(r.get("rolename", "") for r in present.get("roles", []))
-        if have != sorted(account.roles) or present.get("textname") != acl.MANAGED:
-            commands.append({"command": "modifyClient", "username": username, "textname": acl.MANAGED,
-                             "textdescription": account.kind, "roles": role_list})
+        if (have != sorted(account.roles) or present.get("textname") != acl.MANAGED
+                or present.get("clientid") != account.client_id):
+            commands.append({"command": "modifyClient", "username": username, "clientid": account.client_id,
+                             "textname": acl.MANAGED, "textdescription": account.kind, "roles": role_list})
             report.changed_clients.append(username)
         if present.get("disabled"):
             commands.append({"command": "enableClient", "username": username})
@@ -109,6 +143,8 @@ def sync(conn: psycopg.Connection, client: DynsecClient, secrets: Mapping[str, s
     for name in sorted(set(roles) - set(desired.roles)):
         commands.append({"command": "deleteRole", "rolename": name})
         report.deleted_roles.append(name)
+    report.unbound = sorted(u for u, c in clients.items()
+                            if u not in managed and u != client.username and not c.get("clientid"))
 
     client.run(commands)
     return report
@@ -131,8 +167,8 @@ def restore_config(conn: psycopg.Connection, admin_username: str, admin_password
     clients: list[dict[str, Any]] = [{"username": admin_username, "textname": "Dynsec admin user",
                                       **admin_hash.dynsec_fields(), "roles": [{"rolename": "admin"}]}]
     for username, account in desired.accounts.items():
-        clients.append({"username": username, "textname": acl.MANAGED, "textdescription": account.kind,
-                        **hashes[username].dynsec_fields(),
+        clients.append({"username": username, "clientid": account.client_id, "textname": acl.MANAGED,
+                        "textdescription": account.kind, **hashes[username].dynsec_fields(),
                         "roles": [{"rolename": r, "priority": 0} for r in account.roles]})
     roles = [admin_role()] + [{"rolename": r.name, "textname": acl.MANAGED, "acls": [a.as_json() for a in r.acls]}
                               for r in desired.roles.values()]

@@ -17,6 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -78,14 +79,20 @@ def synced(secure_broker: SecureBroker, database_url: str) -> Callable[..., sync
 
 
 class Peer:
-    """One MQTT v5 client: its CONNACK, SUBACKs and PUBACKs, and the messages it received."""
+    """One MQTT v5 client: its CONNACK, SUBACKs and PUBACKs, and the messages it received.
 
-    def __init__(self, endpoint: MqttEndpoint, username: str | None, password: str | None) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv5)
+    Its client id is `client_id`, else its username (the broker binds every pilotlab account to
+    its username as client id), else a random one."""
+
+    def __init__(self, endpoint: MqttEndpoint, username: str | None, password: str | None,
+                 client_id: str | None = None, *, clean_start: bool = True) -> None:
+        self.client_id = client_id or username or f"peer-{uuid.uuid4().hex[:8]}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        self.client.reconnect_delay_set(1, 1)
         if username is not None:
             self.client.username_pw_set(username, password)
         self.connack: ReasonCode | None = None
+        self.session_present = False
         self.received: list[tuple[str, bytes]] = []
         self._connected = threading.Event()
         self._acks: dict[int, ReasonCode] = {}
@@ -94,7 +101,9 @@ class Peer:
         self.client.on_publish = self._on_ack
         self.client.on_subscribe = self._on_suback
         self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
-        self.client.connect(endpoint.host, endpoint.port)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 0 if clean_start else 300
+        self.client.connect(endpoint.host, endpoint.port, clean_start=clean_start, properties=properties)
         self.client.loop_start()
         self._connected.wait(5)
 
@@ -121,8 +130,11 @@ class Peer:
             assert self._ack.wait_for(lambda: mid in self._acks, 5), "no acknowledgement within 5 s"
             return self._acks.pop(mid)
 
-    def _on_connect(self, c: mqtt.Client, u: object, f: object, reason: ReasonCode, p: Properties | None) -> None:
-        self.connack = reason
+    def _on_connect(self, c: mqtt.Client, u: object, f: mqtt.ConnectFlags, reason: ReasonCode,
+                    p: Properties | None) -> None:
+        if self.connack is None:  # the first answer (paho keeps retrying a refused connect)
+            self.connack = reason
+            self.session_present = f.session_present
         self._connected.set()
 
     def _on_ack(self, c: mqtt.Client, u: object, mid: int, reason: ReasonCode, p: Properties) -> None:
@@ -138,8 +150,9 @@ class Peer:
 def peer(secure_broker: SecureBroker) -> Iterator[Callable[..., Peer]]:
     opened: list[Peer] = []
 
-    def connect(username: str | None = None, password: str | None = None) -> Peer:
-        client = Peer(secure_broker.endpoint, username, password)
+    def connect(username: str | None = None, password: str | None = None, client_id: str | None = None,
+                *, clean_start: bool = True) -> Peer:
+        client = Peer(secure_broker.endpoint, username, password, client_id, clean_start=clean_start)
         opened.append(client)
         return client
 

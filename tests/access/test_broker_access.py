@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import orjson
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from access import credentials, sync
 from ingest.worker import IngestWorker
@@ -39,13 +40,14 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def ingest(secure_broker: SecureBroker, database_url: str, db: psycopg.Connection,
            unique_id: Callable[[str], str]) -> Iterator[IngestWorker]:
-    """A real ingest worker on the secure broker, with an ingest account of its own."""
-    account = credentials.issue(db, "ingest", unique_id("ingest"))
+    """A real ingest worker on the secure broker, with its worker account (username = client id)."""
+    settings = Settings(database_url=database_url, mqtt_url=secure_broker.url, share_group=unique_id("pilotlab-g"),
+                        session_expiry_s=60, batch_linger_ms=5)
+    [account] = credentials.issue_worker(db, settings)
     with secure_broker.admin() as dynsec:
         sync.sync(db, dynsec, {account.account.username: account.secret})
-    worker = IngestWorker(Settings(database_url=database_url, mqtt_url=secure_broker.url, share_group=unique_id("g"),
-                                   mqtt_username=account.account.username, mqtt_password=account.secret,
-                                   session_expiry_s=60, batch_linger_ms=5))
+    worker = IngestWorker(settings.model_copy(update={"mqtt_username": account.account.username,
+                                                      "mqtt_password": SecretStr(account.secret)}))
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
@@ -192,8 +194,9 @@ def test_resync_after_the_broker_lost_its_state_restores_every_account(
     secure_broker.start()
     after = synced()
     assert after.missing == [] and after.created_clients == []  # every active account, other tests' too
-    assert peer(pilot.env_id, issued[pilot.env_id]).accepted
     assert peer(pilot.switch_id, issued[pilot.switch_id]).accepted
     assert not peer(pilot.tracker_id, issued[pilot.tracker_id]).accepted  # revoked stays revoked
+    assert not peer(pilot.env_id, issued[pilot.env_id], pilot.switch_id).accepted  # restored bound to its client id
     device = peer(pilot.env_id, issued[pilot.env_id])
+    assert device.accepted
     assert device.publish(f"pilotlab/v1/{pilot.pilot_id}/{pilot.switch_id}/telemetry", reading(1)).is_failure

@@ -58,3 +58,21 @@ def test_credentials_issue_rotate_revoke_and_broker_sync_from_the_shell(
     main(["broker", "sync"])  # other tests' accounts may be missing on this broker: exit 1 says so
     assert "broker" in capsys.readouterr().out
     assert main(["credentials", "rotate", unique_id("nobody")]) == 2
+
+
+@requires_dynsec
+@pytest.mark.mosquitto
+def test_broker_worker_account_issues_an_account_bound_to_the_workers_client_id(
+        env: Callable[..., None], secure_broker: SecureBroker, peer: Callable[..., Peer],
+        unique_id: Callable[[str], str], capsys: pytest.CaptureFixture[str]) -> None:
+    env(secure_broker)
+    group = unique_id("pilotlab-cli")
+    assert main(["broker", "worker-account", "--worker-id", "7", "--share-group", group]) == 0
+    out = capsys.readouterr().out
+    username, password = (line.split()[1] for line in out.splitlines()[:2])
+    assert username == f"{group}-7" and f"PILOTLAB_MQTT_USERNAME={group}-7" in out and "broker:" in out
+    assert peer(username, password).accepted
+    assert not peer(username, password, f"{group}-8").accepted  # not even as the next worker
+    # a share group outside the reserved prefix: a device could have registered that id
+    assert main(["broker", "worker-account", "--worker-id", "1", "--share-group", unique_id("ingest")]) == 2
+    assert "must begin with 'pilotlab-'" in capsys.readouterr().err
