@@ -26,11 +26,12 @@ import psycopg
 from devices.contract import subscription_filter
 from ingest.adapters import AdapterSet
 from ingest.adapters.external_source import ExternalSource
-from ingest.decode import Decoder
+from ingest.decode import DecodedBatch, Decoder, dead_letter
 from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_source import MqttSource, shared_filter
+from ingest.refusal import connection_lost, describe, is_refusal
 from ingest.writer import BatchWriter, WriteResult
 from pilotlab.errors import ConfigError, RejectReason, ServiceUnavailable
 from pilotlab.settings import Settings
@@ -42,7 +43,6 @@ DRAIN_IDLE_S = 2.0
 SUBSCRIBE_TIMEOUT_S = 10.0
 STATS_EVERY_S = 30.0
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0
-_CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # paho's thread, reading from a buffer (ingest.paho_client), seldom gives up the GIL by itself, so
 # after each database round trip the writer waited for the interpreter's forced switch (default
 # 5 ms) to get it back, several times per batch. Measured with bench/ingest_e2e.py's parts, one
@@ -189,35 +189,75 @@ class IngestWorker:
         Returns False if it gave up because the worker is stopping while the database is down
         (nothing acked: the broker redelivers those messages to this worker id later)."""
         delay = RETRY_MIN_S
+        one_by_one = False
         while True:
+            conn = self._conn
             try:
                 started = time.perf_counter()
                 conn, writer = self._database()
-                self.directory.refresh_if_due(conn)
-                if self.decoder.adapters is not None:
-                    self.decoder.adapters.prepare(conn)
-                decoded = self.decoder.decode(batch, functools.partial(self.directory.lookup, conn=conn))
-                result = writer.write(decoded)
+                if one_by_one:
+                    reasons, result = self._write_each(batch, conn, writer)
+                else:
+                    reasons, result = self._write(batch, conn, writer)
                 break
-            except _CONNECTION_LOST as exc:
+            except psycopg.Error as exc:
+                if not one_by_one and is_refusal(exc, conn):
+                    # Refused where the writer cannot isolate a row (a deferred constraint at the
+                    # commit, a registry read): the batch again, one message per transaction.
+                    log.warning("the database refused a batch (%s); writing its %d messages one by one",
+                                describe(exc), len(batch))
+                    self._rollback()
+                    one_by_one = True
+                    continue
                 self.stats.stall(len(batch))
                 self.metrics.observe_database_error()
                 self._drop_database()
                 log.warning("database unavailable (%s); retrying in %.1f s, %d messages held unacked",
-                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                            delay, len(batch))
+                            describe(exc), delay, len(batch))
                 if stop is None or stop.wait(delay):
                     return False
                 delay = min(delay * 2, RETRY_MAX_S)
         self.source.ack(batch)
         for lpwa in self.lpwa_sources:  # each acks only what came on its own connection
             lpwa.ack(batch)
-        reasons, commit_s = Counter(d.reason.value for d in decoded.dead_letters), time.perf_counter() - started
+        commit_s = time.perf_counter() - started
         if result.poisoned:  # rows the database refused, dead-lettered by the writer
             reasons[RejectReason.STORE_REJECTED.value] += result.poisoned
         self.stats.add(len(batch), result, reasons, commit_s)
         self.metrics.observe_batch(len(batch), result.stored, result.duplicates, reasons, commit_s, batch[0].received_at)
         return True
+
+    def _write(self, batch: list[Inbound], conn: psycopg.Connection, writer: BatchWriter) -> tuple[Counter[str], WriteResult]:
+        self.directory.refresh_if_due(conn)
+        if self.decoder.adapters is not None:
+            self.decoder.adapters.prepare(conn)
+        decoded = self.decoder.decode(batch, functools.partial(self.directory.lookup, conn=conn))
+        result = writer.write(decoded)
+        return Counter(d.reason.value for d in decoded.dead_letters), result
+
+    def _write_each(self, batch: list[Inbound], conn: psycopg.Connection,
+                    writer: BatchWriter) -> tuple[Counter[str], WriteResult]:
+        """Each message in its own transaction; one the database still refuses is dead-lettered."""
+        reasons: Counter[str] = Counter()
+        total = WriteResult()
+        for message in batch:
+            try:
+                found, result = self._write([message], conn, writer)
+            except psycopg.Error as exc:
+                if not is_refusal(exc, conn):
+                    raise
+                self._rollback()
+                refused = dead_letter(message, RejectReason.STORE_REJECTED, f"database refused it: {describe(exc)}")
+                found, result = Counter(), writer.write(DecodedBatch([], [], [refused]))
+                result.poisoned = 1
+            reasons.update(found)
+            for name in ("stored", "duplicates", "dead_lettered", "poisoned", "unkept"):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return reasons, total
+
+    def _rollback(self) -> None:
+        if self._conn is not None and not connection_lost(self._conn):
+            self._conn.rollback()
 
     def _open_database(self) -> None:
         conn = connect(self._database_url)

@@ -4,15 +4,22 @@ Rows go through binary COPY into a per-connection temporary staging table and th
 `INSERT … SELECT … ON CONFLICT DO NOTHING` into `telemetry`: COPY is the fast path, and the
 conflict clause makes a redelivered message (same device, seq and device time) add nothing.
 
-A batch the database refuses for its data (a value PostgreSQL cannot take) is split: each row is
-retried in its own savepoint and the ones still refused become dead letters (`store_rejected`),
-so one poison message never blocks the rest. Connection failures are not handled here: they
-propagate, nothing was committed, and the caller retries the same batch.
+A batch the database refuses for its data (ingest.refusal decides: a value PostgreSQL cannot
+take, a constraint, a trigger, a value too large for an index) is written again with every part in
+a savepoint: rows the COPY refused are retried one by one and those still refused become dead
+letters (`store_rejected`), so one poison message never blocks the rest. The fast path pays for
+no savepoint. Anything else (a lost connection, a server that cannot serve) propagates: nothing
+was committed, and the caller retries the same batch.
+
+Dead letters are bounded here, whatever produced them, so that keeping one can never fail for its
+data: the topic and payload are keyed by the SHA-256 of their full bytes (store/sql/0008) and only
+bounded prefixes are stored, beside the payload's true size.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +27,12 @@ import psycopg
 from psycopg import sql
 
 from ingest.adapters.records import write_link_records
-from ingest.decode import COLUMNS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
+from ingest.decode import COLUMNS, MAX_DETAIL_CHARS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
 from ingest.handoff import Inbound
+from ingest.refusal import describe, is_refusal
 from pilotlab.errors import RejectReason
+
+log = logging.getLogger(__name__)
 
 _CREATE_STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
@@ -43,14 +53,16 @@ _INSERT_ONE = sql.SQL(
 ).format(_COLUMN_LIST, sql.SQL(", ").join(
     sql.SQL("%s::jsonb") if c == "detail" else sql.SQL("%s") for c in COLUMNS))
 _INSERT_DEAD = (
-    "INSERT INTO dead_letter (received_at, topic, payload, payload_sha256, reason, detail, pilot_id, device_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, payload_sha256) DO NOTHING"
+    "INSERT INTO dead_letter (received_at, topic, topic_sha256, payload, payload_sha256, payload_size, reason, "
+    "detail, pilot_id, device_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (topic_sha256, payload_sha256) DO NOTHING"
 )
 
-
-# Errors that say "this data", not "this connection": isolate the row, don't retry the batch.
-_REFUSED_DATA = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.InternalError_,
-                 psycopg.errors.RaiseException)  # a trigger refusing the row (P0001), e.g. a recall rule
+# A topic is at most 65,535 bytes (MQTT); contract and network-server topics are under 160
+# characters, so this keeps every real one whole and only cuts a device's oversized last level.
+MAX_TOPIC_CHARS = 1_024
+MAX_ID_CHARS = 128  # pilot and device ids in a dead letter (registered ids are at most 64)
+TRUNCATED = "…"
 
 
 @dataclass
@@ -59,6 +71,7 @@ class WriteResult:
     duplicates: int = 0
     dead_lettered: int = 0
     poisoned: int = 0
+    unkept: int = 0  # dead letters the database refused even alone (logged; none is expected)
 
 
 class BatchWriter:
@@ -70,21 +83,40 @@ class BatchWriter:
         conn.commit()
 
     def write(self, batch: DecodedBatch) -> WriteResult:
+        try:
+            return self._write(batch, careful=False)
+        except psycopg.Error as exc:
+            if not is_refusal(exc, self.conn):
+                raise
+            log.info("the database refused part of a batch (%s); writing it again row by row", describe(exc))
+            self.conn.rollback()
+            return self._write(batch, careful=True)
+
+    def _write(self, batch: DecodedBatch, *, careful: bool) -> WriteResult:
         result = WriteResult()
         conn = self.conn
         rows, dead_letters = batch.rows, batch.dead_letters
-        try:
-            if rows:
+        if careful:
+            # Open the transaction first: on an idle connection psycopg's transaction() would not
+            # make a savepoint but a transaction of its own, committed at the end of the block.
+            conn.execute("SELECT 1")
+        if rows:
+            if careful:
+                try:
+                    with conn.transaction():
+                        result.stored = self._copy_rows(rows)
+                except psycopg.Error as exc:
+                    if not is_refusal(exc, conn):
+                        raise
+                    result.stored, poisoned = self._insert_one_by_one(rows, batch.sources)
+                    dead_letters = dead_letters + poisoned
+                    result.poisoned = len(poisoned)
+            else:
                 result.stored = self._copy_rows(rows)
-        except _REFUSED_DATA:
-            conn.rollback()
-            result.stored, poisoned = self._insert_one_by_one(rows, batch.sources)
-            dead_letters = dead_letters + poisoned
-            result.poisoned = len(poisoned)
         result.duplicates = len(rows) - result.stored - result.poisoned
         if dead_letters:
-            self._keep_dead_letters(dead_letters)
-        result.dead_lettered = len(dead_letters)
+            result.unkept = self._keep_dead_letters(dead_letters, careful=careful)
+        result.dead_lettered = len(dead_letters) - result.unkept
         if batch.link:
             write_link_records(conn, batch.link)
         conn.commit()
@@ -111,17 +143,64 @@ class BatchWriter:
                     with self.conn.transaction():
                         cur.execute(_INSERT_ONE, row)
                         stored += cur.rowcount
-                except _REFUSED_DATA as exc:
-                    reason = exc.diag.message_primary or type(exc).__name__
+                except psycopg.Error as exc:
+                    if not is_refusal(exc, self.conn):
+                        raise
                     poisoned.append(dead_letter(source, RejectReason.STORE_REJECTED,
-                                                f"database refused the row: {reason}"))
+                                                f"database refused the row: {describe(exc)}"))
         return stored, poisoned
 
-    def _keep_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
+    def _keep_dead_letters(self, dead_letters: list[DeadLetter], *, careful: bool) -> int:
+        """Insert the dead letters; returns how many the database refused even one by one."""
+        rows = [self._dead_letter_row(d) for d in dead_letters]
         with self.conn.cursor() as cur:
-            cur.executemany(_INSERT_DEAD, [
-                (d.received_at, d.topic, d.payload, hashlib.sha256(d.payload).digest(),
-                 d.reason.value, d.detail, d.pilot_id, d.device_id)
-                for d in dead_letters
-            ])
+            if not careful:
+                cur.executemany(_INSERT_DEAD, rows)
+                return 0
+            try:
+                with self.conn.transaction():
+                    cur.executemany(_INSERT_DEAD, rows)
+                return 0
+            except psycopg.Error as exc:
+                if not is_refusal(exc, self.conn):
+                    raise
+            unkept = 0
+            for row in rows:
+                try:
+                    with self.conn.transaction():
+                        cur.execute(_INSERT_DEAD, row)
+                except psycopg.Error as exc:
+                    if not is_refusal(exc, self.conn):
+                        raise
+                    unkept += 1
+                    log.error("dead letter for topic sha256 %s (%s) refused by the database: %s",
+                              row[2].hex(), row[6], describe(exc))
+        return unkept
 
+    @staticmethod
+    def _dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
+        topic = d.topic.replace("\x00", "")
+        topic_sha256 = hashlib.sha256(topic.encode("utf-8", "surrogatepass")).digest()
+        if len(topic) > MAX_TOPIC_CHARS:
+            topic = topic[:MAX_TOPIC_CHARS] + TRUNCATED
+        payload = d.payload
+        detail = d.detail.replace("\x00", "\\0")
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[:MAX_DETAIL_CHARS] + TRUNCATED
+        return (d.received_at, _printable(topic), topic_sha256, payload, hashlib.sha256(payload).digest(),
+                len(payload), d.reason.value, _printable(detail), _bounded_id(d.pilot_id), _bounded_id(d.device_id))
+
+
+def _bounded_id(value: str | None) -> str | None:
+    if value is None or len(value) <= MAX_ID_CHARS:
+        return value
+    return value[:MAX_ID_CHARS] + TRUNCATED
+
+
+def _printable(text: str) -> str:
+    """Text PostgreSQL takes as UTF-8: lone surrogates (never from paho, but cheap to rule out) replaced."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")

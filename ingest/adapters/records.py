@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import psycopg
 from psycopg import sql
 
+from ingest.refusal import describe, is_refusal
+
 if TYPE_CHECKING:
     from ingest.decode import DeadLetter
     from ingest.handoff import Inbound
@@ -34,7 +36,6 @@ _INSERTS = {
         sql.SQL(", ").join(sql.Placeholder() * len(columns)))
     for name, (table, columns) in _COLUMNS.items()
 }
-_REFUSED_DATA = (psycopg.DataError, psycopg.IntegrityError)
 
 
 @dataclass
@@ -58,7 +59,9 @@ def write_link_records(conn: psycopg.Connection, records: LinkRecords) -> int:
     CONFLICT DO NOTHING`: measured, executemany cost about 3 round trips' worth of Python per
     uplink (frame + receptions). A batch the database refuses (a device deleted meanwhile, say)
     is retried row by row and the refused rows are skipped with a warning, so they never block
-    the batch: these rows describe the link, the readings are already in."""
+    the batch: these rows describe the link, the readings are already in. What counts as refused
+    is ingest.refusal's decision (a gateway id too long for the reception key is; a lost
+    connection is not, and propagates)."""
     refused = 0
     with conn.cursor() as cur:
         for name, (table, columns) in _COLUMNS.items():
@@ -68,14 +71,18 @@ def write_link_records(conn: psycopg.Connection, records: LinkRecords) -> int:
             try:
                 with conn.transaction():
                     _copy_insert(cur, table, columns, rows)
-            except _REFUSED_DATA:
+            except psycopg.Error as exc:
+                if not is_refusal(exc, conn):
+                    raise
                 for row in rows:
                     try:
                         with conn.transaction():
                             cur.execute(_INSERTS[name], row)
-                    except _REFUSED_DATA as exc:
+                    except psycopg.Error as row_exc:
+                        if not is_refusal(row_exc, conn):
+                            raise
                         refused += 1
-                        log.warning("%s row refused: %s", name, exc.diag.message_primary or exc)
+                        log.warning("%s row refused: %s", name, describe(row_exc))
     return refused
 
 
