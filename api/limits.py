@@ -1,9 +1,13 @@
 """Request-body size limit: 413 for bodies over `Settings.api_max_body_bytes`, counted in metrics.
 
-A pure ASGI middleware: a declared Content-Length over the limit is refused before anything is
-read; a body without one (chunked) is counted as it streams and refused once it passes the limit.
-Refusals count in `pilotlab_api_rejected_requests_total{reason="body_too_large"}` on the API's
-Prometheus registry (api.metrics), next to ingest's `payload_too_large` dead letters.
+A pure ASGI middleware in front of everything else: a declared Content-Length over the limit is
+refused before anything is read; any other body (chunked, no length) is read here, as it streams,
+and refused as soon as it passes the limit, before the app has seen a byte of it. Within the limit
+the app gets the whole body as one message. (Raising from inside the app's `receive` instead, as
+before, reached FastAPI's body parsing, which answers any error there with 400.) Refusals answer
+`{"detail": …}` like every error and count in
+`pilotlab_api_rejected_requests_total{reason="body_too_large"}` on the API's Prometheus registry
+(api.metrics), next to ingest's `payload_too_large` dead letters.
 """
 
 from __future__ import annotations
@@ -12,10 +16,6 @@ import orjson
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -30,29 +30,30 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away mid-body: nobody to answer
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        async def noting_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: the server's http.disconnect
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        try:
-            await self.app(scope, counted_receive, noting_send)
-        except _TooLarge:
-            if started:
-                raise
-            await self._refuse(send)
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         if self.rejected is not None:

@@ -4,12 +4,18 @@ answers are known by construction)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -75,3 +81,24 @@ def insert_rows(db: psycopg.Connection) -> Callable[..., None]:
                             params)
 
     return insert
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[tuple[str, int]]:
+    """`app` served by a real uvicorn server on a free loopback port, for tests that need real
+    HTTP (chunked bodies, concurrent clients); yields (host, port)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield "127.0.0.1", sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
