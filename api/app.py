@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,10 +10,10 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from api import errors, metrics
+from api.database import SCORING_SLOTS, HealthProbe, open_request_pool
 from api.routes import dead_letters, devices, firms, gateways, health, links, pilots, service, telemetry
 from pilotlab import __version__
 from pilotlab.settings import Settings
-from store.connection import open_pool
 from store.timeseries import read_capabilities
 
 DESCRIPTION = """
@@ -43,17 +44,21 @@ TAGS = [
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:
-    """The API app. It opens a pool on `settings.database_url` at startup (or adopts `pool`, already
-    open) and closes it at shutdown."""
+    """The API app. It opens its request pool on `settings.database_url` at startup (or adopts
+    `pool`, already open: api.database.open_request_pool) and the /health probe's own connection,
+    and closes both at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = pool or open_pool(settings.require_database_url())
+        app.state.pool = pool or open_request_pool(settings)
+        app.state.health_probe = HealthProbe(settings.require_database_url())
+        app.state.scoring_slots = threading.BoundedSemaphore(SCORING_SLOTS)
         try:
             with app.state.pool.connection() as conn:
                 app.state.capabilities = read_capabilities(conn)
             yield
         finally:
+            app.state.health_probe.close()
             app.state.pool.close()
 
     from fastapi import Depends

@@ -5,6 +5,7 @@
     UnknownReference, InvalidValue    422   (the body names something absent or inconsistent)
     request validation                422   plus `errors: [{field, message}]`
     psycopg IntegrityError            409   (a rule the store did not translate)
+    statement timeout                 503   (the request's work ran past Settings.api_statement_timeout_s)
     database unreachable              503
 
 Tracebacks are logged for bugs only, never sent.
@@ -65,6 +66,13 @@ async def _data_error(_: Request, exc: Exception) -> JSONResponse:
     return _problem(422, f"a value cannot be stored: {exc.diag.message_primary or exc}")
 
 
+async def _timed_out(request: Request, exc: Exception) -> JSONResponse:
+    limit = request.app.state.settings.api_statement_timeout_s
+    log.warning("%s %s: a statement ran past the %g s statement timeout", request.method, request.url.path, limit)
+    return _problem(503, f"the request's database work ran past the {limit:g} s limit "
+                         f"(PILOTLAB_API_STATEMENT_TIMEOUT_S); narrow the request or try again later")
+
+
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc)
     return _problem(503, "the database is unreachable; try again shortly")
@@ -76,5 +84,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(psycopg.IntegrityError, _integrity)
     app.add_exception_handler(psycopg.DataError, _data_error)
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _timed_out)
     for unreachable in (psycopg.OperationalError, PoolTimeout, ServiceUnavailable):
         app.add_exception_handler(unreachable, _unavailable)

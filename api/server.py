@@ -6,9 +6,10 @@ import psycopg
 import uvicorn
 
 from api.app import create_app
+from api.database import open_request_pool
 from pilotlab.errors import ServiceUnavailable
 from pilotlab.settings import Settings
-from store.connection import open_pool, redact
+from store.connection import redact
 from store.migrate import current_version
 
 
@@ -16,7 +17,7 @@ def serve(settings: Settings) -> int:
     """Run the API until interrupted. Raises ServiceUnavailable before listening if the database
     cannot be reached or holds no pilotlab schema (the CLI prints one line and exits 2)."""
     url = settings.require_database_url()
-    pool = open_pool(url)
+    pool = open_request_pool(settings)
     try:
         with pool.connection() as conn:
             version = current_version(conn)

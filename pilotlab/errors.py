@@ -25,6 +25,11 @@ class RubricError(ConfigError):
     """A scoring rubric that does not parse or validate; the message names the field."""
 
 
+class InvalidWindow(ConfigError):
+    """A scoring window that cannot be scored: it ends in the future, before the pilot starts, or
+    spans more than the longest window scored at once; the message says which."""
+
+
 class RecordInvalid(PilotlabError):
     """A reference record that fails verification; the message says why."""
 

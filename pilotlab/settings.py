@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     broker_admin_password: SecretStr | None = None
     # Largest HTTP request body the API reads (413 beyond; counted in its metrics)
     api_max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # Longest one SQL statement of an API request may run (PostgreSQL statement_timeout; 503 beyond)
+    api_statement_timeout_s: float = Field(default=30.0, gt=0, le=3_600)
     data_dir: Path = Path(".pilotlab")
 
     # Ingest

@@ -2,7 +2,10 @@
 
 A pilot is scored over `[pilot.starts_at, end)`, where `end` is `pilot.ends_at` if it has passed,
 else the `as_of` time given (default: the start of the current day in the pilot's time zone, so
-scoring twice on the same day sees the same window).
+scoring twice on the same day sees the same window). The window is bounded, because its length is
+the work one score asks for (every local day of every device is summarised): `as_of` past the
+pilot's end is the end; an end more than AS_OF_TOLERANCE after now, or a window longer than
+MAX_WINDOW, is refused (InvalidWindow: HTTP 422, CLI exit 2) before anything is read.
 
 Each device's window is `[max(pilot start, commissioned_at + burn_in), min(end, decommission))`:
 
@@ -17,14 +20,17 @@ Each device's window is `[max(pilot start, commissioned_at + burn_in), min(end, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from psycopg.rows import class_row
 
-from pilotlab.errors import ConfigError, NotFound
+from pilotlab.errors import ConfigError, InvalidWindow, NotFound
 from scoring.rubric import Rubric
+
+AS_OF_TOLERANCE = timedelta(minutes=5)  # a client's clock a little ahead of the server's
+MAX_WINDOW = timedelta(days=3660)  # ten years: longer than any pilot, ~0.5 % of what as_of=4000-01-01 asked for
 
 
 @dataclass(frozen=True)
@@ -104,12 +110,25 @@ def load_pilot(conn: psycopg.Connection, pilot_id: str) -> PilotInfo:
     return found
 
 
-def pilot_window(conn: psycopg.Connection, pilot: PilotInfo, rubric: Rubric, as_of: datetime) -> PilotWindow:
-    """Every registered device of the pilot with its status and window, in id order."""
+def window_end(pilot: PilotInfo, as_of: datetime, now: datetime | None = None) -> datetime:
+    """The end of the pilot's scoring window for `as_of`; InvalidWindow if it cannot be scored."""
+    now = now or datetime.now(UTC)
     end = min(pilot.ends_at, as_of) if pilot.ends_at is not None else as_of
     if end <= pilot.starts_at:
-        raise ConfigError(f"pilot {pilot.id!r} has no scoring window yet: it starts at "
-                          f"{pilot.starts_at.isoformat()} and the window would end at {end.isoformat()}")
+        raise InvalidWindow(f"pilot {pilot.id!r} has no scoring window yet: it starts at "
+                            f"{pilot.starts_at.isoformat()} and the window would end at {end.isoformat()}")
+    if end > now + AS_OF_TOLERANCE:
+        raise InvalidWindow(f"as_of {as_of.isoformat()} is in the future: a score covers what has happened, "
+                            f"give a time up to now ({now.isoformat(timespec='seconds')})")
+    if end - pilot.starts_at > MAX_WINDOW:
+        raise InvalidWindow(f"the window from the pilot's start {pilot.starts_at.isoformat()} to {end.isoformat()} "
+                            f"spans {(end - pilot.starts_at).days} days; at most {MAX_WINDOW.days} are scored at once")
+    return end
+
+
+def pilot_window(conn: psycopg.Connection, pilot: PilotInfo, rubric: Rubric, as_of: datetime) -> PilotWindow:
+    """Every registered device of the pilot with its status and window, in id order."""
+    end = window_end(pilot, as_of)
     burn_in = timedelta(hours=rubric.window.burn_in_h)
     with conn.cursor(row_factory=class_row(DeviceRow)) as cur:
         rows = cur.execute(

@@ -3,17 +3,19 @@ and receptions. (Registry CRUD of gateways and devices stays in gateways.py / de
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import psycopg
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.database import Db
+from api.routes.telemetry import MAX_SPAN
 from api.schemas import Problem
 from pilotlab.errors import Conflict, NotFound
 from store import registry
+from store.readings import ARRIVAL_LOOKBACK
 
 router = APIRouter(tags=["links"], responses={404: {"model": Problem}, 422: {"model": Problem}})
 
@@ -104,9 +106,10 @@ def gateway_health(gateway_id: str, conn: Db) -> GatewayHealthOut:
         raise NotFound(f"gateway {gateway_id!r} is not registered")
     pilot_id, protocol, decommissioned = row
     devices = [d for (d,) in conn.execute("SELECT id FROM device WHERE gateway_id = %s ORDER BY id", (gateway_id,))]
+    # arrivals in the last hour, looked up among readings stamped since (store.readings.ARRIVAL_LOOKBACK)
     reporting = conn.execute(
-        "SELECT count(DISTINCT device_id) FROM telemetry WHERE device_id = ANY(%s) AND ingest_time > now() - interval '1 hour'",
-        (devices,)).fetchone()
+        "SELECT count(DISTINCT device_id) FROM telemetry WHERE device_id = ANY(%s) AND ingest_time > now() - interval '1 hour' "
+        "AND device_time >= now() - interval '1 hour' - %s", (devices, ARRIVAL_LOOKBACK)).fetchone()
     seen, batches, readings, refused = conn.execute(
         "SELECT max(received_at), count(*) FILTER (WHERE kind = 'batch' AND received_at > now() - interval '24 hours'), "
         "coalesce(sum(readings) FILTER (WHERE received_at > now() - interval '24 hours'), 0), "
@@ -123,13 +126,15 @@ def gateway_health(gateway_id: str, conn: Db) -> GatewayHealthOut:
         batches_24h=batches, readings_24h=int(readings), refused_24h=int(refused))
 
 
-Since = Annotated[datetime | None, Query(alias="from", description="first hour (default: 24 h ago)")]
+Since = Annotated[datetime | None, Query(alias="from", description=f"first hour (default: 24 h ago; at most {MAX_SPAN.days} days ago)")]
 
 
 @router.get("/devices/{device_id}/uplink-loss", response_model=list[UplinkLossOut],
             summary="LoRaWAN uplinks received and lost per hour, from frame counters")
 def uplink_loss(device_id: str, conn: Db, since: Since = None) -> list[UplinkLossOut]:
     registry.get(conn, registry.DEVICES, device_id)
+    if since is not None and datetime.now(UTC) - (since if since.tzinfo else since.replace(tzinfo=UTC)) > MAX_SPAN:
+        raise HTTPException(422, f"from ({since.isoformat()}) is more than {MAX_SPAN.days} days ago")
     rows = conn.execute("SELECT hour, received, lost, expected, counter_resets FROM uplink_loss_hourly "
                         "WHERE device_id = %s AND hour >= coalesce(%s, now() - interval '24 hours') ORDER BY hour",
                         (device_id, since)).fetchall()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from api.database import Db
+from api.database import Db, ScoringDb
 from api.routes.scores import AsOf, rubric_of
 from api.schemas import Problem
 from pilotlab.errors import RecordInvalid
@@ -29,7 +29,7 @@ def _meta(r: IssuedRecord) -> dict[str, Any]:
 
 
 @router.post("/pilots/{pilot_id}/records", status_code=201, summary="Score the pilot and issue a signed reference record")
-def issue(pilot_id: str, conn: Db, request: Request, as_of: AsOf = None) -> dict[str, Any]:
+def issue(pilot_id: str, conn: ScoringDb, request: Request, as_of: AsOf = None) -> dict[str, Any]:
     key = request.app.state.scoring.private_key()
     return _meta(issue_record(conn, pilot_id, rubric_of(request), key, as_of=as_of))
 

@@ -2,7 +2,9 @@
 daily score history, and the scoring settings (pilot time zone, claimed battery life).
 
 Scores are computed from telemetry on request (`as_of` default: start of today in the pilot's time
-zone); `/scores` lists the latest daily rescoring of every pilot (scoring.schedule).
+zone; bounded, see scoring.window: 422 for a window in the future or too long), at most
+api.database.SCORING_SLOTS at once; `/scores` lists the latest daily rescoring of every pilot
+(scoring.schedule).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.database import Db
+from api.database import Db, ScoringDb
 from api.schemas import Problem
 from scoring.records import plain
 from scoring.rubric import LoadedRubric
@@ -22,7 +24,8 @@ from store import registry
 
 router = APIRouter(tags=["scores"], responses={404: {"model": Problem}, 422: {"model": Problem}})
 
-AsOf = Annotated[AwareDatetime | None, Query(description="window end; default: start of today in the pilot's time zone")]
+AsOf = Annotated[AwareDatetime | None, Query(description="window end, up to now (past the pilot's end: its end); "
+                                                         "default: start of today in the pilot's time zone")]
 
 
 def rubric_of(request: Request) -> LoadedRubric:
@@ -49,12 +52,12 @@ def list_scores(conn: Db) -> list[dict[str, Any]]:
 
 
 @router.get("/pilots/{pilot_id}/score", summary="The pilot's score, verdict, pooled metrics and gates, computed now")
-def pilot_score(pilot_id: str, conn: Db, request: Request, as_of: AsOf = None) -> dict[str, Any]:
+def pilot_score(pilot_id: str, conn: ScoringDb, request: Request, as_of: AsOf = None) -> dict[str, Any]:
     return summary(score_pilot(conn, pilot_id, rubric_of(request), as_of=as_of))
 
 
 @router.get("/pilots/{pilot_id}/score/devices", summary="Per-device breakdown: every metric of every device")
-def pilot_devices(pilot_id: str, conn: Db, request: Request, as_of: AsOf = None) -> dict[str, Any]:
+def pilot_devices(pilot_id: str, conn: ScoringDb, request: Request, as_of: AsOf = None) -> dict[str, Any]:
     result = score_pilot(conn, pilot_id, rubric_of(request), as_of=as_of)
     statuses = [{"device_id": d.device.id, "kind": d.device.kind, "status": d.status,
                  "window_start": d.start, "window_end": d.end} for d in result.window.devices]

@@ -17,6 +17,7 @@ from store import readings, registry
 router = APIRouter(tags=["telemetry"], responses={404: {"model": Problem}, 422: {"model": Problem}})
 
 DEFAULT_SPAN = timedelta(hours=24)
+MAX_SPAN = timedelta(days=366)  # one request reads at most a year of one device: its cost is bounded
 MAX_LIMIT = 10_000
 _BUCKET = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -31,7 +32,7 @@ def parse_bucket(text: str) -> timedelta:
 
 
 def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    """The asked range, defaulting to the 24 h before `to` (default now)."""
+    """The asked range, defaulting to the 24 h before `to` (default now); at most MAX_SPAN long."""
     end = end or datetime.now(UTC)
     try:
         start = start or end - DEFAULT_SPAN
@@ -39,6 +40,9 @@ def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, 
         raise HTTPException(422, f"to ({end.isoformat()}) leaves no room for a default from; give from") from None
     if start >= end:
         raise HTTPException(422, f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
+    if end - start > MAX_SPAN:
+        raise HTTPException(422, f"from ({start.isoformat()}) to ({end.isoformat()}) spans more than "
+                                 f"{MAX_SPAN.days} days; ask for it in pieces")
     return start, end
 
 
@@ -46,7 +50,8 @@ def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, 
             response_model_by_alias=True, summary="A device's messages over a time range")
 def device_telemetry(
     device_id: str, conn: Db, caps: Caps,
-    start: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive device time, with offset; default `to` - 24 h")] = None,
+    start: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive device time, with offset; "
+                                                 f"default `to` - 24 h; at most {MAX_SPAN.days} days before `to`")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to", description="exclusive device time, with offset; default now")] = None,
     channel: Annotated[Channel | None, Query(description="only this channel; default all")] = None,
     bucket: Annotated[str | None, Query(description="aggregate per bucket of this width: 30s, 5m, 1h, 1d, 1w", examples=["1h"])] = None,

@@ -161,7 +161,7 @@ def test_a_firm_never_sees_another_firms_pilot_device_telemetry_or_record(world:
     letters = client.get("/dead-letters", params={"pilot_id": w.own["pilot_id"]}, headers=firm).json()["dead_letters"]
     assert {d["device_id"] for d in letters} == {w.own["device_id"]}
     telemetry = client.get(f"/devices/{w.own['device_id']}/telemetry",
-                           params={"from": "2000-01-01T00:00:00Z"}, headers=firm).json()
+                           params={"from": (datetime.now(UTC) - timedelta(days=3)).isoformat()}, headers=firm).json()
     assert len(telemetry["readings"]) == 1
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -71,3 +72,45 @@ def test_unknown_pilot_is_404(client):
     assert client.get("/pilots/no-such-pilot/score").status_code == 404
 
 
+
+
+def _firm_headers(db, pilot) -> dict[str, str]:
+    from access import api_keys
+
+    firm = db.execute("SELECT firm_id FROM pilot WHERE id = %s", (pilot.pilot_id,)).fetchone()[0]
+    return {"Authorization": f"Bearer {api_keys.create(db, 'firm', firm_id=firm).token}"}
+
+
+def test_a_firm_asking_for_its_score_as_of_the_year_4000_gets_a_clear_422_at_once(client, db, make_pilot):
+    pilot = make_pilot(ends_at=None, status="running")
+    pilot.series(pilot.device("env"), "2024-01-01Z", 1440, 60, ENV_OK)
+    firm = _firm_headers(db, pilot)
+    for path in (f"/pilots/{pilot.pilot_id}/score", f"/pilots/{pilot.pilot_id}/score/devices"):
+        started = time.monotonic()
+        answer = client.get(path, params={"as_of": "4000-01-01T00:00:00Z"}, headers=firm)
+        assert time.monotonic() - started < 1.0
+        assert answer.status_code == 422
+        assert answer.json()["detail"].startswith("as_of 4000-01-01T00:00:00+00:00 is in the future")
+    issued = client.post(f"/pilots/{pilot.pilot_id}/records", params={"as_of": "4000-01-01T00:00:00Z"})
+    assert issued.status_code == 422 and "in the future" in issued.json()["detail"]
+
+
+def test_as_of_past_the_pilots_end_scores_up_to_the_end(client, db, make_pilot):
+    pilot = make_pilot(starts_at="2024-01-01Z", ends_at="2024-01-02Z")
+    pilot.series(pilot.device("env"), "2024-01-01Z", 1440, 60, ENV_OK)
+    answer = client.get(f"/pilots/{pilot.pilot_id}/score", params={"as_of": "2026-01-01T00:00:00Z"},
+                        headers=_firm_headers(db, pilot))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["window"] == {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"}
+
+
+def test_a_window_longer_than_the_longest_scored_at_once_is_refused(client, db, make_pilot):
+    from scoring.window import MAX_WINDOW
+
+    start = datetime.now(UTC) - MAX_WINDOW - timedelta(days=2)
+    pilot = make_pilot(starts_at=start.isoformat(), ends_at=None, status="running")
+    pilot.device("env")
+    started = time.monotonic()
+    answer = client.get(f"/pilots/{pilot.pilot_id}/score", headers=_firm_headers(db, pilot))
+    assert time.monotonic() - started < 1.0
+    assert answer.status_code == 422 and f"at most {MAX_WINDOW.days} are scored at once" in answer.json()["detail"]
