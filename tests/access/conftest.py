@@ -100,7 +100,7 @@ class Peer:
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_ack
         self.client.on_subscribe = self._on_suback
-        self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
+        self.client.on_message = lambda c, u, m: self.received.append((m.topic, bytes(m.payload)))
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = 0 if clean_start else 300
         self.client.connect(endpoint.host, endpoint.port, clean_start=clean_start, properties=properties)

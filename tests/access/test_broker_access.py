@@ -200,3 +200,27 @@ def test_resync_after_the_broker_lost_its_state_restores_every_account(
     device = peer(pilot.env_id, issued[pilot.env_id])
     assert device.accepted
     assert device.publish(f"pilotlab/v1/{pilot.pilot_id}/{pilot.switch_id}/telemetry", reading(1)).is_failure
+
+
+def test_a_gateway_with_hundreds_of_attached_devices_syncs_under_the_brokers_packet_size_limit(
+        peer: Callable[..., Peer], synced: Callable[..., sync.SyncReport], db: psycopg.Connection,
+        pilot: RegisteredPilot, unique_id: Callable[[str], str]) -> None:
+    """Its role has three ACLs per device (~0.1 MiB of JSON for 300): the sync must send it in
+    pieces, because the broker's max_packet_size (32 KiB) holds for $CONTROL messages too."""
+    gateway_id = unique_id("gw")
+    db.execute("INSERT INTO gateway (id, pilot_id, protocol) VALUES (%s, %s, 'wifi')", (gateway_id, pilot.pilot_id))
+    db.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, gateway_id) "
+               "SELECT %s || '-' || n, %s, 'env_sensor', 'wifi', 60, %s FROM generate_series(1, 300) n",
+               (gateway_id, pilot.pilot_id, gateway_id))
+    issued = credentials.issue(db, "gateway", gateway_id)
+    assert f"pilotlab-gateway-{gateway_id}" in synced({gateway_id: issued.secret}).created_roles
+    gateway = peer(gateway_id, issued.secret)
+    last = f"pilotlab/v1/{pilot.pilot_id}/{gateway_id}-300/telemetry"
+    assert not gateway.publish(last, reading(1)).is_failure
+
+    db.execute("UPDATE device SET gateway_id = NULL WHERE gateway_id = %s AND id <> %s",
+               (gateway_id, f"{gateway_id}-1"))  # detach 299 of them
+    assert synced().changed_roles == [f"pilotlab-gateway-{gateway_id}"]
+    assert gateway.publish(last, reading(2)).is_failure
+    assert not gateway.publish(f"pilotlab/v1/{pilot.pilot_id}/{gateway_id}-1/telemetry", reading(3)).is_failure
+    assert synced().changes == 0

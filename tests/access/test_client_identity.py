@@ -20,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from access import credentials, sync
+from access.credentials import AccountKind
 from ingest.worker import IngestWorker
 from pilotlab.errors import Conflict
 from pilotlab.settings import Settings
@@ -139,8 +140,9 @@ def test_devices_gateways_and_workers_connect_only_with_their_own_client_ids(
     gateway_id = unique_id("gw")
     db.execute("INSERT INTO gateway (id, pilot_id, protocol) VALUES (%s, %s, 'wifi')", (gateway_id, pilot.pilot_id))
     db.execute("UPDATE device SET gateway_id = %s WHERE id = %s", (gateway_id, pilot.switch_id))
-    secrets = {name: credentials.issue(db, kind, name).secret
-               for kind, name in (("device", pilot.env_id), ("device", pilot.tracker_id), ("gateway", gateway_id))}
+    accounts: list[tuple[AccountKind, str]] = [("device", pilot.env_id), ("device", pilot.tracker_id),
+                                               ("gateway", gateway_id)]
+    secrets = {name: credentials.issue(db, kind, name).secret for kind, name in accounts}
     synced(secrets)
     assert worker_settings.mqtt_password is not None
     worker = (worker_settings.ingest_client_id, worker_settings.mqtt_password.get_secret_value())

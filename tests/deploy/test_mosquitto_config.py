@@ -1,7 +1,8 @@
 """The shipped deploy/mosquitto/mosquitto.conf starts a real mosquitto, the way the compose stack
 loads it: unchanged, through include_dir, with only the listener, persistence location and log
 destination set by the main file. Its tuning is in force: a persistent session keeps more QoS 1
-messages than Mosquitto's default max_queued_messages (1000) would."""
+messages than Mosquitto's default max_queued_messages (1000) would, and a packet over its size
+limit is refused with the publisher told."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import pwd
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,8 +19,10 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from pilotlab.embedded.broker import MAX_PACKET_BYTES
 from pilotlab.embedded.ports import free_port, wait_until_listening
 from tests.conftest import requires_mosquitto
+from tests.deploy.size_probe import Listener, publish_once
 from tests.support import wait_until
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -27,7 +32,7 @@ QUEUED = 1500  # above the default max_queued_messages of 1000
 def _client(port: int, client_id: str, received: list[bytes] | None = None) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if received is not None:
-        client.on_message = lambda c, u, m: received.append(m.payload)
+        client.on_message = lambda c, u, m: received.append(bytes(m.payload))
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 300
     client.connect("127.0.0.1", port, clean_start=False, properties=props)
@@ -35,9 +40,10 @@ def _client(port: int, client_id: str, received: list[bytes] | None = None) -> m
     return client
 
 
-@requires_mosquitto
-@pytest.mark.mosquitto
-def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(tmp_path: Path) -> None:
+@contextmanager
+def shipped_mosquitto(tmp_path: Path) -> Iterator[int]:
+    """mosquitto on the shipped file as the compose stack loads it; yields its port. On exit it is
+    stopped and its log checked: no error, the shipped file was loaded."""
     port = free_port()
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -51,6 +57,19 @@ def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(tmp_pa
     broker = subprocess.Popen(["mosquitto", "-c", str(main)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_until_listening(port, what="mosquitto with the shipped config", process=broker)
+        yield port
+    finally:
+        broker.terminate()
+        _, err = broker.communicate(timeout=10)
+    log = (tmp_path / "mosquitto.log").read_text()
+    assert "Error" not in log and b"Error" not in err, log + err.decode()
+    assert b"conf.d/pilotlab.conf" in err, "mosquitto loaded the shipped file"
+
+
+@requires_mosquitto
+@pytest.mark.mosquitto
+def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(tmp_path: Path) -> None:
+    with shipped_mosquitto(tmp_path) as port:
         received: list[bytes] = []
         subscriber = _client(port, "shipped-conf-sub", received)
         subscriber.subscribe("deploy/test", qos=1)
@@ -70,10 +89,26 @@ def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(tmp_pa
         subscriber.disconnect()
         subscriber.loop_stop()
         assert sorted(int(p) for p in received) == list(range(QUEUED))
-    finally:
-        broker.terminate()
-        _, err = broker.communicate(timeout=10)
-    log = (tmp_path / "mosquitto.log").read_text()
-    assert "Error" not in log and b"Error" not in err, log + err.decode()
-    assert b"conf.d/pilotlab.conf" in err, "mosquitto loaded the shipped file"
     assert (tmp_path / "mosquitto.db").exists(), "persistence from the shipped file is on"
+
+
+@requires_mosquitto
+@pytest.mark.mosquitto
+def test_the_shipped_config_disconnects_a_publisher_of_an_oversized_packet_and_passes_the_rest(
+        tmp_path: Path) -> None:
+    with shipped_mosquitto(tmp_path) as port:
+        listener = Listener(port)
+        largest = publish_once(port, b"x" * 16_384)  # ingest's max_payload_bytes, on the longest contract topic
+        envelope = publish_once(port, b"x" * 30_000)  # a ChirpStack uplink heard by ~48 gateways
+        oversized = publish_once(port, b"x" * MAX_PACKET_BYTES)
+        huge = publish_once(port, b"x" * 10_000_000)
+        old_client = publish_once(port, b"x" * MAX_PACKET_BYTES, protocol=mqtt.MQTTv311)
+        wait_until(lambda: len(listener.sizes) >= 2, timeout_s=5, what="the two accepted messages")
+        time.sleep(0.3)  # an oversized message would have arrived with or before these
+        listener.close()
+    assert largest.accepted and envelope.accepted
+    assert largest.max_packet_size == MAX_PACKET_BYTES  # announced in the CONNACK, for clients that check
+    assert oversized.acked is None and oversized.disconnected == "Packet too large"
+    assert huge.acked is None and huge.disconnected is not None
+    assert old_client.acked is None and old_client.disconnected is not None  # 3.1.1: no reason, but no false ack
+    assert sorted(listener.sizes) == [16_384, 30_000]

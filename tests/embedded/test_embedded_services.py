@@ -25,9 +25,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from pilotlab.embedded.broker import EmbeddedBroker, mosquitto_config
+from pilotlab.embedded.broker import MAX_PACKET_BYTES, EmbeddedBroker, mosquitto_config, rumqttd_config
 from pilotlab.embedded.postgres import EmbeddedPostgres
 from tests.conftest import requires_mosquitto
+from tests.deploy.size_probe import publish_once
 from tests.embedded.proc_scan import alive, descendants, processes_mentioning
 
 BROKER_KINDS = [pytest.param("mosquitto", marks=[requires_mosquitto, pytest.mark.mosquitto]), "iotcore"]
@@ -299,10 +300,23 @@ def test_tuned_mosquitto_delivers_a_5000_message_qos1_burst_to_a_slow_subscriber
         broker.stop()
 
 
+def test_the_embedded_broker_refuses_a_packet_over_the_shipped_limit_and_passes_the_largest_payload(
+        broker: EmbeddedBroker) -> None:
+    assert broker.port is not None
+    largest = publish_once(broker.port, b"x" * 16_384)  # ingest's max_payload_bytes, longest contract topic
+    oversized = publish_once(broker.port, b"x" * (MAX_PACKET_BYTES + 1))
+    assert largest.accepted
+    assert oversized.acked is None and oversized.disconnected is not None
+    if broker.kind == "mosquitto":  # rumqttd closes the socket without a DISCONNECT
+        assert oversized.disconnected == "Packet too large"
+
+
 def test_the_generated_mosquitto_config_keeps_the_tuning_and_adds_only_a_loopback_listener(tmp_path: Path) -> None:
     text = mosquitto_config(18830, tmp_path)
     active = [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     settings = {words[0]: words[1:] for words in active}
+    assert settings["max_packet_size"] == [str(MAX_PACKET_BYTES)]
+    assert f"max_payload_size = {MAX_PACKET_BYTES}\n" in rumqttd_config(18830)
     assert settings["max_inflight_messages"] == ["1000"]
     assert settings["max_queued_messages"] == ["200000"]
     assert settings["set_tcp_nodelay"] == ["true"]
