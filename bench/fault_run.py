@@ -403,7 +403,7 @@ def execute(args: argparse.Namespace, workdir: Path) -> int:
             run.start_worker(worker)
         wait_consuming(run)
 
-        per_device = args.messages // args.devices
+        per_device = -(-args.messages // args.devices)  # at least --messages in all
         context = multiprocessing.get_context("spawn")
         ready, go = context.Queue(), context.Event()
         for p in range(args.publishers):
@@ -550,7 +550,7 @@ def blame(faults: list[FaultRecord], at: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--messages", type=int, default=200_000, help="total (rounded down to whole devices)")
+    parser.add_argument("--messages", type=int, default=200_000, help="at least this many (rounded up to whole devices)")
     parser.add_argument("--devices", type=int, default=300)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--kills", type=int, default=24, help="worker SIGKILLs (each worker once during the database outage)")
