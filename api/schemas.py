@@ -285,8 +285,9 @@ class DeadLetterOut(BaseModel):
     detail: str
     pilot_id: str | None
     device_id: str | None
-    size_bytes: int
-    payload_base64: str
+    size_bytes: int = Field(description="the true size of the payload, whatever was kept")
+    payload_truncated: bool = Field(description="only the first dead_letter_prefix_bytes of the payload were kept")
+    payload_base64: str = Field(description="the payload as kept (its first bytes if payload_truncated)")
     payload_preview: str = Field(description="the payload as UTF-8 (undecodable bytes replaced), truncated")
 
 

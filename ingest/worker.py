@@ -265,12 +265,12 @@ class IngestWorker:
             conn.close()
             raise ConfigError("the database has no pilotlab schema: run `pilotlab db migrate` first")
         self.directory.load(conn)
-        self._conn, self._writer = conn, BatchWriter(conn)
+        self._conn, self._writer = conn, BatchWriter(conn, dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes)
 
     def _database(self) -> tuple[psycopg.Connection, BatchWriter]:
         if self._conn is None or self._writer is None:
             conn = psycopg.connect(self._database_url, connect_timeout=5)
-            self._conn, self._writer = conn, BatchWriter(conn)
+            self._conn, self._writer = conn, BatchWriter(conn, dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes)
         return self._conn, self._writer
 
     def _drop_database(self) -> None:

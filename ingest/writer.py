@@ -13,7 +13,7 @@ was committed, and the caller retries the same batch.
 
 Dead letters are bounded here, whatever produced them, so that keeping one can never fail for its
 data: the topic and payload are keyed by the SHA-256 of their full bytes (store/sql/0008) and only
-bounded prefixes are stored, beside the payload's true size.
+bounded prefixes are stored (`dead_letter_prefix_bytes` of the payload), beside its true size.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ class WriteResult:
 class BatchWriter:
     """Owns one connection (not autocommit); one batch = one transaction."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, *, dead_letter_prefix_bytes: int = 4_096) -> None:
         self.conn = conn
+        self.dead_letter_prefix_bytes = dead_letter_prefix_bytes
         conn.execute(_CREATE_STAGE)
         conn.commit()
 
@@ -177,17 +178,17 @@ class BatchWriter:
                               row[2].hex(), row[6], describe(exc))
         return unkept
 
-    @staticmethod
-    def _dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
+    def _dead_letter_row(self, d: DeadLetter) -> tuple[Any, ...]:
         topic = d.topic.replace("\x00", "")
         topic_sha256 = hashlib.sha256(topic.encode("utf-8", "surrogatepass")).digest()
         if len(topic) > MAX_TOPIC_CHARS:
             topic = topic[:MAX_TOPIC_CHARS] + TRUNCATED
         payload = d.payload
+        kept = payload[: self.dead_letter_prefix_bytes]
         detail = d.detail.replace("\x00", "\\0")
         if len(detail) > MAX_DETAIL_CHARS:
             detail = detail[:MAX_DETAIL_CHARS] + TRUNCATED
-        return (d.received_at, _printable(topic), topic_sha256, payload, hashlib.sha256(payload).digest(),
+        return (d.received_at, _printable(topic), topic_sha256, kept, hashlib.sha256(payload).digest(),
                 len(payload), d.reason.value, _printable(detail), _bounded_id(d.pilot_id), _bounded_id(d.device_id))
 
 

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=65_535)
     batch_linger_ms: int = Field(default=50, ge=0, le=10_000)
     max_payload_bytes: int = Field(default=16_384, ge=64, le=268_435_455)
+    # How much of a refused payload a dead letter keeps (its true size and full SHA-256 are kept
+    # too): real messages are 60-400 bytes and gateway batches a few KiB, so those stay whole
+    dead_letter_prefix_bytes: int = Field(default=4_096, ge=0, le=268_435_455)
     registry_refresh_s: float = Field(default=10.0, gt=0)
     future_tolerance_s: int = Field(default=86_400, ge=0)
     # LPWA network-server sources: a JSON list (PILOTLAB_LPWA_SOURCES) and/or a JSON file of one

@@ -202,7 +202,12 @@ class DeadLetter:
     detail: str
     pilot_id: str | None
     device_id: str | None
-    payload: bytes
+    payload: bytes  # a prefix of at most dead_letter_prefix_bytes (ingest.writer)
+    payload_size: int  # the true size of the payload
+
+    @property
+    def payload_truncated(self) -> bool:
+        return self.payload_size > len(self.payload)
 
 
 def list_dead_letters(conn: psycopg.Connection, *, reason: str | None = None, pilot_id: str | None = None,
@@ -215,10 +220,10 @@ def list_dead_letters(conn: psycopg.Connection, *, reason: str | None = None, pi
     if since is not None:
         conditions.append(sql.SQL("received_at >= %(since)s"))
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-    query = (sql.SQL("SELECT id, received_at, topic, reason, detail, pilot_id, device_id, payload "
+    query = (sql.SQL("SELECT id, received_at, topic, reason, detail, pilot_id, device_id, payload, payload_size "
                      "FROM dead_letter") + where
              + sql.SQL(" ORDER BY received_at DESC, id DESC LIMIT %(limit)s"))
     params = {**filters, "since": since, "limit": limit + 1}
     rows = conn.execute(query, params).fetchall()
-    letters = [DeadLetter(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7])) for r in rows[:limit]]
+    letters = [DeadLetter(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), r[8]) for r in rows[:limit]]
     return letters, len(rows) > limit

@@ -27,7 +27,7 @@ def preview(payload: bytes) -> str:
 def _out(letter: readings.DeadLetter) -> DeadLetterOut:
     return DeadLetterOut(id=letter.id, received_at=letter.received_at, topic=letter.topic, reason=letter.reason,
                          detail=letter.detail, pilot_id=letter.pilot_id, device_id=letter.device_id,
-                         size_bytes=len(letter.payload),
+                         size_bytes=letter.payload_size, payload_truncated=letter.payload_truncated,
                          payload_base64=base64.b64encode(letter.payload).decode("ascii"),
                          payload_preview=preview(letter.payload))
 
@@ -41,7 +41,9 @@ def list_dead_letters(
     since: Annotated[AwareDatetime | None, Query(description="only those received at or after this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many (1-1000)")] = 100,
 ) -> DeadLetterPage:
-    """Each has the raw payload as base64 and a UTF-8 preview; `truncated` says more matched."""
+    """Each has the raw payload as base64 (a payload over `dead_letter_prefix_bytes` only its first
+    bytes: `payload_truncated`, with the true `size_bytes`) and a UTF-8 preview; `truncated` says
+    more matched."""
     letters, truncated = readings.list_dead_letters(
         conn, reason=reason.value if reason else None, pilot_id=pilot_id, device_id=device_id,
         since=since, limit=limit)

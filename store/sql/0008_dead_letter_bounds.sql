@@ -12,3 +12,13 @@ ALTER TABLE dead_letter ALTER COLUMN topic_sha256 SET NOT NULL;
 ALTER TABLE dead_letter ALTER COLUMN payload_size SET NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS dead_letter_message_key ON dead_letter (topic_sha256, payload_sha256);
 ALTER TABLE dead_letter DROP CONSTRAINT IF EXISTS dead_letter_topic_payload_sha256_key;
+-- A row written without them (by hand, by another tool) gets them from what it stores.
+CREATE OR REPLACE FUNCTION dead_letter_fill_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.topic_sha256 := coalesce(NEW.topic_sha256, sha256(convert_to(NEW.topic, 'UTF8')));
+    NEW.payload_size := coalesce(NEW.payload_size, length(NEW.payload));
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS dead_letter_fill_keys ON dead_letter;
+CREATE TRIGGER dead_letter_fill_keys BEFORE INSERT ON dead_letter
+    FOR EACH ROW WHEN (NEW.topic_sha256 IS NULL OR NEW.payload_size IS NULL) EXECUTE FUNCTION dead_letter_fill_keys();

@@ -3,22 +3,31 @@ its topic and its exact bytes; none is dropped, none registers a device."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from devices.contract import TOPIC_ROOT, topic_for
+from pilotlab.settings import Settings
 from tests.ingest import payloads
-from tests.support import RegisteredPilot, count_rows, publish, register_pilot, wait_until
+from tests.support import RegisteredPilot, admin_headers, count_rows, publish, register_pilot, wait_until
+
+PREFIX: int = Settings.model_fields["dead_letter_prefix_bytes"].default
 
 
 def _dead_letter(database_url: str, topic: str, body: bytes) -> tuple | None:
+    """(reason, detail, payload kept, pilot, device, true size) of the dead letter of that message."""
     with psycopg.connect(database_url) as conn:
         return conn.execute(
-            "SELECT reason, detail, payload, pilot_id, device_id FROM dead_letter WHERE topic = %s AND payload = %s",
-            (topic, body),
+            "SELECT reason, detail, payload, pilot_id, device_id, payload_size FROM dead_letter "
+            "WHERE topic_sha256 = %s AND payload_sha256 = %s",
+            (hashlib.sha256(topic.encode()).digest(), hashlib.sha256(body).digest()),
         ).fetchone()
 
 
@@ -58,7 +67,7 @@ def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
     "humidity_over_100", "latitude_over_90", "nan", "timestamp_without_zone", "timestamp_in_1970",
     "timestamp_next_month", "unknown_device", "unknown_channel", "too_large", "not_utf8",
 ])
-def test_a_bad_payload_lands_in_dead_letters_with_its_reason_and_exact_bytes(
+def test_a_bad_payload_lands_in_dead_letters_with_its_reason_and_its_bytes(
     database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable, case: str,
 ) -> None:
     topic, body, reason = _case(pilot, case)
@@ -67,7 +76,7 @@ def test_a_bad_payload_lands_in_dead_letters_with_its_reason_and_exact_bytes(
     found = wait_until(lambda: _dead_letter(database_url, topic, body), 10, what=f"the {case} dead letter")
     assert found[0] == reason
     assert found[1], "the dead letter says why"
-    assert bytes(found[2]) == body
+    assert bytes(found[2]) == body[:PREFIX] and found[5] == len(body), "its bytes (a long one's first ones), its size"
     assert count_rows(database_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)",
                       (pilot.device_ids,)) == 0
 
@@ -138,3 +147,26 @@ def test_an_event_detail_with_an_infinity_is_refused_rather_than_stored_as_null(
     found = wait_until(lambda: _dead_letter(database_url, topic, body), 10, what="the dead letter")
     assert found[0] == "invalid_payload"
     assert "infinit" in found[1]
+
+
+def test_a_10_mb_payload_keeps_a_bounded_prefix_its_true_size_and_the_hash_of_all_of_it(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+) -> None:
+    topic = topic_for(pilot.pilot_id, pilot.switch_id, "telemetry")
+    huge = b'{"pad": "' + b"x" * 10_000_000 + b'"}'
+    same_start = huge[:-3] + b'y"}'  # the same first bytes: another message all the same
+    thread_worker()
+    publish(mqtt_url, [(topic, huge), (topic, huge), (topic, same_start)])
+    found = wait_until(lambda: _dead_letter(database_url, topic, same_start), 30, what="the second dead letter")
+    assert _dead_letter(database_url, topic, huge) is not None
+    assert found[0] == "payload_too_large"
+    assert bytes(found[2]) == huge[:PREFIX] and found[5] == len(huge)
+    with psycopg.connect(database_url) as conn:
+        kept = conn.execute("SELECT count(*), max(length(payload)) FROM dead_letter WHERE device_id = %s",
+                            (pilot.switch_id,)).fetchone()
+    assert kept == (2, PREFIX), "the same message redelivered is kept once; each keeps only its prefix"
+
+    with TestClient(create_app(Settings(database_url=database_url)), headers=admin_headers(database_url)) as client:
+        listed = client.get("/dead-letters", params={"device_id": pilot.switch_id}).json()["dead_letters"]
+    assert [(d["size_bytes"], d["payload_truncated"], len(base64.b64decode(d["payload_base64"]))) for d in listed] == [
+        (len(huge), True, PREFIX)] * 2
