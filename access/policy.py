@@ -6,10 +6,12 @@
     reviewer       reads everything (registry, telemetry, all scores and records), changes nothing
     provisioning   registers devices and gateways and manages their broker credentials
 
-A rule names the roles allowed and whether firm and pilot_manager keys are held to their scope.
-Objects outside a key's scope answer 404, exactly like objects that do not exist, so a firm
-cannot learn another firm's ids. Endpoints missing from `RULES` are admin-only (and the role
-matrix test fails until they are listed).
+A rule names the roles allowed and the query parameter that scopes a list for firm and
+pilot_manager keys. Every id those keys send (path, query or body) is checked against their scope
+(api.auth): objects outside it answer exactly like objects that do not exist (404 in a path or
+query, 422 in a body), so a firm cannot learn another firm's ids or link to its objects.
+Endpoints missing from `RULES` are admin-only (and the role matrix test fails until they are
+listed).
 """
 
 from __future__ import annotations
@@ -36,12 +38,10 @@ class Rule:
     public: bool = False
     # the query parameter that scopes a list for firm and pilot_manager keys ("pilot_id", "firm_id")
     list_scope: str | None = None
-    # a body field naming the pilot a new object belongs to
-    body_scope: str | None = None
 
 
-def _rule(*roles: ApiRole, list_scope: str | None = None, body_scope: str | None = None) -> Rule:
-    return Rule(frozenset(roles), list_scope=list_scope, body_scope=body_scope)
+def _rule(*roles: ApiRole, list_scope: str | None = None) -> Rule:
+    return Rule(frozenset(roles), list_scope=list_scope)
 
 
 PUBLIC = Rule(frozenset(ApiRole), public=True)
@@ -69,14 +69,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/pilots/{pilot_id}"): ADMIN_ONLY,
     ("GET", "/pilots/{pilot_id}/health"): READ,
     # gateways and devices
-    ("POST", "/gateways"): _rule(A, M, P, body_scope="pilot_id"),
+    ("POST", "/gateways"): PROVISION,
     ("GET", "/gateways"): _rule(A, M, F, R, P, list_scope="pilot_id"),
     ("GET", "/gateways/{gateway_id}"): READ,
     ("PATCH", "/gateways/{gateway_id}"): PROVISION,
     ("POST", "/gateways/{gateway_id}/decommission"): PROVISION,
     ("DELETE", "/gateways/{gateway_id}"): PROVISION,
     ("GET", "/gateways/{gateway_id}/health"): READ,
-    ("POST", "/devices"): _rule(A, M, P, body_scope="pilot_id"),
+    ("POST", "/devices"): PROVISION,
     ("GET", "/devices"): _rule(A, M, F, R, P, list_scope="pilot_id"),
     ("GET", "/devices/{device_id}"): READ,
     ("PATCH", "/devices/{device_id}"): PROVISION,
@@ -86,7 +86,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/devices/{device_id}/health"): READ,
     # LPWA links
     ("PUT", "/devices/{device_id}/dev-eui"): PROVISION,
-    ("POST", "/network-server-applications"): _rule(A, M, P, body_scope="pilot_id"),
+    ("POST", "/network-server-applications"): PROVISION,
     ("GET", "/devices/{device_id}/uplink-loss"): READ,
     ("GET", "/devices/{device_id}/receptions"): READ,
     # dead letters

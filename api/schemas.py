@@ -150,6 +150,14 @@ class GatewayRegisteredOut(GatewayOut):
     credentials: IssuedCredentialOut = Field(description="its MQTT account: the password is shown only here")
 
 
+BROKER_SYNCED = ("true: the broker's accounts and ACLs took this change at once; null: no broker admin account is "
+                 "configured, so the broker keeps its previous ACLs until `pilotlab broker sync` (logged)")
+
+
+class GatewayChangedOut(GatewayOut):
+    broker_synced: bool | None = Field(description=BROKER_SYNCED)
+
+
 # --- devices -----------------------------------------------------------------------------------
 
 class DeviceCreate(Body):
@@ -192,6 +200,10 @@ class DeviceOut(Out):
 
 class DeviceRegisteredOut(DeviceOut):
     credentials: IssuedCredentialOut = Field(description="its MQTT account: the password is shown only here")
+
+
+class DeviceChangedOut(DeviceOut):
+    broker_synced: bool | None = Field(description=BROKER_SYNCED)
 
 
 class Decommission(Body):

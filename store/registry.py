@@ -38,6 +38,12 @@ class InvalidValue(Conflict):
     """Values that break a rule the schema enforces across fields (HTTP 422)."""
 
 
+def unknown_reference(field: str, value: object, target: str) -> UnknownReference:
+    """The one answer for a field naming a `target` that does not exist, or that the caller may not
+    see (api.auth): the two must read the same, or the difference tells what exists."""
+    return UnknownReference(f"{field} {value!r} names no {target}; register the {target} first")
+
+
 @dataclass(frozen=True)
 class Firm:
     id: str
@@ -144,9 +150,7 @@ def _rules(table: Table[Any], row_id: str, values: Mapping[str, object]) -> Iter
         if known is None:
             raise Conflict(f"{table.name} {row_id!r}: {exc.diag.message_primary}") from None
         field, target = known
-        raise UnknownReference(
-            f"{field} {values.get(field)!r} names no {target}; register the {target} first"
-        ) from None
+        raise unknown_reference(field, values.get(field), target) from None
     except pg_errors.CheckViolation as exc:
         message = _CHECKS.get(exc.diag.constraint_name or "")
         if message is None:

@@ -3,18 +3,23 @@ that creates them; every other answer shows only ids, roles and timestamps."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+import psycopg
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from access import api_keys, credentials, sync
+from access.dynsec import DynsecError
 from access.policy import ApiRole
 from api.database import Db
 from api.schemas import CredentialOut, IssuedCredentialOut, Problem
+from pilotlab.errors import ServiceUnavailable
 
 router = APIRouter(tags=["access"], responses={404: {"model": Problem}, 409: {"model": Problem}})
+log = logging.getLogger(__name__)
 
 
 class ApiKeyIn(BaseModel):
@@ -46,25 +51,53 @@ def _out(account: credentials.BrokerAccount, synced: bool | None) -> CredentialO
                          revoke_reason=account.revoke_reason, broker_synced=synced)
 
 
+def push_to_broker(conn: psycopg.Connection, request: Request, change: str,
+                   secrets: dict[str, str] | None = None) -> bool | None:
+    """Make the broker's accounts and ACLs equal to the registry now, inside the caller's
+    transaction, after a change to what an account may publish (a device attached to or detached
+    from a gateway, decommissioned or deleted; a gateway decommissioned or deleted).
+
+    True: the broker has it. None: no broker admin account is configured, logged as a warning (the
+    broker keeps the old ACLs, e.g. a detached gateway still speaks for the device, until
+    `pilotlab broker sync`). A broker that cannot be told answers 503 and the caller's transaction
+    rolls back, so the registry never says what the broker does not enforce."""
+    try:
+        report = sync.push(conn, request.app.state.settings, secrets)
+    except (ServiceUnavailable, DynsecError) as exc:
+        raise HTTPException(503, f"{change} was not made: the broker could not be told ({exc}); try again") from None
+    if report is None:
+        log.warning("%s: no broker admin account is configured (PILOTLAB_BROKER_ADMIN_USERNAME / _PASSWORD), so "
+                    "the broker keeps its previous ACLs until `pilotlab broker sync`", change)
+        return None
+    return True
+
+
 def issue_credentials(conn: Db, request: Request, kind: Literal["device", "gateway"], object_id: str) -> IssuedCredentialOut:
-    """A new broker account for a device or gateway, pushed to the broker; the secret is in this answer only."""
+    """A new broker account for a device or gateway, pushed to the broker; the secret is in this answer only.
+    Call inside a transaction: a broker that cannot be told rolls the new secret back."""
     issued = credentials.issue(conn, kind, object_id)
-    report = sync.push(conn, request.app.state.settings, {object_id: issued.secret})
-    out = _out(issued.account, None if report is None else True)
+    synced = push_to_broker(conn, request, f"the credentials of {kind} {object_id!r}", {object_id: issued.secret})
+    out = _out(issued.account, synced)
     return IssuedCredentialOut(**out.model_dump(), mqtt_username=object_id, mqtt_password=issued.secret)
 
 
+def _issue(conn: Db, request: Request, kind: Literal["device", "gateway"], object_id: str) -> IssuedCredentialOut:
+    with conn.transaction():
+        return issue_credentials(conn, request, kind, object_id)
+
+
 def _revoke(conn: Db, request: Request, object_id: str) -> CredentialOut:
-    account = credentials.revoke(conn, object_id, "revoked through the API")
-    report = sync.push(conn, request.app.state.settings)
-    return _out(account, None if report is None else True)
+    with conn.transaction():
+        account = credentials.revoke(conn, object_id, "revoked through the API")
+        synced = push_to_broker(conn, request, f"revoking the credentials of {object_id!r}")
+    return _out(account, synced)
 
 
 @router.post("/devices/{device_id}/credentials", status_code=201, response_model=IssuedCredentialOut,
              summary="Issue or rotate a device's broker credentials (the secret is shown once)")
 def issue_device_credentials(device_id: str, conn: Db, request: Request) -> IssuedCredentialOut:
     """Username = the device id. A new secret replaces the old one at once on the broker."""
-    return issue_credentials(conn, request, "device", device_id)
+    return _issue(conn, request, "device", device_id)
 
 
 @router.get("/devices/{device_id}/credentials", response_model=CredentialOut, summary="A device's broker account")
@@ -81,7 +114,7 @@ def revoke_device_credentials(device_id: str, conn: Db, request: Request) -> Cre
 @router.post("/gateways/{gateway_id}/credentials", status_code=201, response_model=IssuedCredentialOut,
              summary="Issue or rotate a gateway's broker credentials (the secret is shown once)")
 def issue_gateway_credentials(gateway_id: str, conn: Db, request: Request) -> IssuedCredentialOut:
-    return issue_credentials(conn, request, "gateway", gateway_id)
+    return _issue(conn, request, "gateway", gateway_id)
 
 
 @router.get("/gateways/{gateway_id}/credentials", response_model=CredentialOut, summary="A gateway's broker account")

@@ -88,7 +88,9 @@ def set_dev_eui(device_id: str, body: DevEui, conn: Db) -> dict[str, str | None]
 @router.post("/network-server-applications", status_code=201, response_model=NetworkServerApplication,
              summary="Register a network-server application to a pilot", responses={409: {"model": Problem}})
 def add_application(body: NetworkServerApplication, conn: Db) -> NetworkServerApplication:
-    registry.get(conn, registry.PILOTS, body.pilot_id)
+    """422 if `pilot_id` names no pilot (or one the key may not see); 409 if the application is registered."""
+    if registry.find(conn, registry.PILOTS, body.pilot_id) is None:
+        raise registry.unknown_reference("pilot_id", body.pilot_id, "pilot")
     try:
         with conn.transaction():
             conn.execute("INSERT INTO network_server_application (network_server, application_id, pilot_id) "

@@ -222,3 +222,98 @@ def test_decommissioning_revokes_the_broker_credentials(world: tuple[TestClient,
     account = client.get("/devices/retiring-1/credentials", headers=provisioning).json()
     assert account["revoked_at"] is not None and account["revoke_reason"] == "decommissioned"
     assert client.post("/devices/retiring-1/credentials", headers=provisioning).status_code == 409
+
+
+# Body fields and parameters ending in _id that name something outside pilotlab's registry.
+EXTERNAL_IDS = {"application_id": "a network server's own application id"}
+# A valid body of each request model that carries ids, naming the caller's own objects; the
+# ownership test swaps one id at a time. A new model with an id field needs an entry here.
+BASE_BODIES: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
+    "PilotCreate": lambda own: {"id": "new-pilot", "firm_id": own["firm_id"], "name": "n", "site": "s",
+                                "starts_at": "2024-01-01T00:00:00Z"},
+    "GatewayCreate": lambda own: {"id": "new-gw", "pilot_id": own["pilot_id"], "protocol": "wifi"},
+    "DeviceCreate": lambda own: {"id": "new-dev", "pilot_id": own["pilot_id"], "kind": "env_sensor",
+                                 "connectivity": "wifi", "reporting_interval_s": 60, "gateway_id": own["gateway_id"]},
+    "DeviceUpdate": lambda own: {"gateway_id": own["gateway_id"]},
+    "NetworkServerApplication": lambda own: {"network_server": "chirpstack", "application_id": "app-own",
+                                             "pilot_id": own["pilot_id"]},
+    "ApiKeyIn": lambda own: {"role": "firm", "firm_id": own["firm_id"], "pilot_ids": []},
+}
+
+
+def _id_inputs(schema: dict, operation: dict) -> tuple[list[tuple[str, str]], str | None, list[str]]:
+    """(location, name) of every parameter and body field named like an id, the body model's name."""
+    found = [(p["in"], p["name"]) for p in operation.get("parameters", [])]
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    model = body.get("$ref", "").rsplit("/", 1)[-1] or None
+    fields = list(schema["components"]["schemas"][model]["properties"]) if model else []
+    found += [("body", f) for f in fields]
+    return [(where, name) for where, name in found if name.endswith(("_id", "_ids"))], model, fields
+
+
+def test_every_id_a_route_takes_answers_another_firms_key_as_if_it_did_not_exist(
+        world: tuple[TestClient, World]) -> None:
+    """Enumerated from the OpenAPI schema, so a future route cannot forget: for every path, query
+    and body id, a firm or pilot_manager key sending another firm's object gets exactly the answer
+    (status and body) it gets for an id that names nothing, and never a success."""
+    from api.auth import OWNED
+
+    client, w = world
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    checked, wrong = 0, []
+    for template, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            rule = rule_for(method.upper(), template)
+            assert rule is not None
+            if rule.public:
+                continue
+            inputs, model, _ = _id_inputs(schema, operation)
+            for where, name in inputs:
+                noun = name.removesuffix("s") if name.endswith("_ids") else name
+                if name in EXTERNAL_IDS:
+                    continue
+                if noun not in OWNED:
+                    assert not rule.roles & SCOPED, f"{method} {template} takes {name}: add it to api.auth.OWNED"
+                    continue
+                assert where != "body" or model in BASE_BODIES, f"{method} {template}: add {model} to BASE_BODIES"
+                for role in SCOPED:
+                    answers = []
+                    for value in (w.foreign[noun], f"no-such-{noun.removesuffix('_id')}"):
+                        ids = {**w.own, **({noun: value} if where == "path" else {})}
+                        params = {rule.list_scope: w.own[rule.list_scope]} if rule.list_scope else {}
+                        if where == "query":
+                            params[name] = value
+                        body = BASE_BODIES[model](w.own) if model in BASE_BODIES else ({} if model else None)
+                        if where == "body":
+                            body = {**(body or {}), name: [value] if name.endswith("_ids") else value}
+                        answer = client.request(method.upper(), _path(template, ids, w.spare_key_id), params=params,
+                                                json=body, headers={"Authorization": f"Bearer {w.keys[role.value]}"})
+                        answers.append((answer.status_code, answer.text.replace(value, "<id>")))
+                    checked += 1
+                    if answers[0] != answers[1] or answers[0][0] not in (403, 404, 422):
+                        wrong.append(f"{method.upper()} {template} {where} {name} as {role}: another firm's "
+                                     f"{answers[0]} vs none {answers[1]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 60  # every id-taking route, both scoped roles
+
+
+def test_a_pilot_manager_cannot_attach_its_device_to_another_firms_gateway_nor_learn_that_it_exists(
+        world: tuple[TestClient, World]) -> None:
+    client, w = world
+    manager = {"Authorization": f"Bearer {w.keys['pilot_manager']}"}
+    admin = {"Authorization": f"Bearer {w.keys['admin']}"}
+    device = f"/devices/{w.own['device_id']}"
+    foreign = client.patch(device, json={"gateway_id": w.foreign["gateway_id"]}, headers=manager)
+    missing = client.patch(device, json={"gateway_id": "gw-zz"}, headers=manager)
+    assert (foreign.status_code, missing.status_code) == (422, 422)
+    assert foreign.json() == {"detail": f"gateway_id {w.foreign['gateway_id']!r} names no gateway; register the gateway first"}
+    assert missing.json() == {"detail": "gateway_id 'gw-zz' names no gateway; register the gateway first"}
+    created = client.post("/devices", headers=manager, json={
+        "id": "hitchhiker-1", "kind": "env_sensor", "pilot_id": w.own["pilot_id"], "connectivity": "wifi",
+        "reporting_interval_s": 60, "gateway_id": w.foreign["gateway_id"]})
+    assert created.status_code == 422 and client.get("/devices/hitchhiker-1", headers=admin).status_code == 404
+    health = client.get(f"/gateways/{w.foreign['gateway_id']}/health", headers=admin).json()
+    assert health["devices_attached"] == [w.foreign["device_id"]]
+    own = client.patch(device, json={"gateway_id": w.own["gateway_id"]}, headers=manager)
+    assert own.status_code == 200 and own.json()["gateway_id"] == w.own["gateway_id"]
+    assert own.json()["broker_synced"] is None  # no broker admin configured here: said, and logged
