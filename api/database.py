@@ -63,16 +63,27 @@ class HealthProbe:
         if not self._lock.acquire(timeout=PROBE_TIMEOUT_S):
             raise psycopg.OperationalError("another health probe has been waiting on the database")
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(PROBE_TIMEOUT_S)),
-                                             options=_options(self.url, PROBE_TIMEOUT_S))
+            reused = self._conn is not None and not self._conn.closed
             try:
-                return current_version(self._conn), read_capabilities(self._conn).timescaledb
+                return self._ask()
             except psycopg.Error:
-                self._conn.close()
-                raise
+                if self._conn is not None:
+                    self._conn.close()
+                if not reused:
+                    raise
+            return self._ask()  # the kept connection had gone stale (e.g. a database restart): once more, fresh
         finally:
             self._lock.release()
+
+    def _ask(self) -> tuple[int, bool]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(PROBE_TIMEOUT_S)),
+                                         options=_options(self.url, PROBE_TIMEOUT_S))
+        try:
+            return current_version(self._conn), read_capabilities(self._conn).timescaledb
+        except psycopg.Error:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -36,7 +36,15 @@ def test_health_reports_the_schema_version_and_timescaledb_mode(client: TestClie
                              "timescaledb": timescale and timescale[0]}
 
 
-@pytest.mark.slow  # waits out the pool's 5 s for a connection that never comes
+def test_health_reconnects_when_the_database_dropped_its_connection(client: TestClient,
+                                                                     db: psycopg.Connection) -> None:
+    assert client.get("/health").status_code == 200
+    probe = client.app.state.health_probe  # type: ignore[attr-defined]
+    db.execute("SELECT pg_terminate_backend(%s)", (probe._conn.info.backend_pid,))  # as a database restart does
+    answer = client.get("/health")
+    assert answer.status_code == 200 and answer.json()["database"] is True
+
+
 def test_health_is_503_once_the_database_is_gone(make_database: Callable[[], str], admin_database_url: str) -> None:
     url = make_database()
     with TestClient(create_app(Settings(database_url=url)), headers=admin_headers(url)) as doomed:
