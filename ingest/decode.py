@@ -66,13 +66,21 @@ class DecodedBatch(NamedTuple):
 
 
 DeviceLookup = Callable[[str], DeviceEntry | None]
+_CACHED_TOPIC_CHARS = 256  # contract topics are at most 151 characters, network servers' about 100
+
+
+class _TopicRefused(NamedTuple):
+    reason: RejectReason
+    detail: str
 
 
 class Decoder:
     def __init__(self, max_payload_bytes: int, future_tolerance_s: float, adapters: AdapterSet | None = None) -> None:
         self._max_payload_bytes = max_payload_bytes
         self._future_tolerance = timedelta(seconds=future_tolerance_s)
-        self._topics: dict[str, TopicAddress | MessageRejected] = {}
+        # topic -> its address, or why it is refused (kept as data: a cached exception raised again
+        # grows its traceback by the frames of every raise, and they hold their batches alive)
+        self._topics: dict[str, TopicAddress | _TopicRefused] = {}
         self.adapters = adapters  # for topics that are not contract v1's (network servers, gateways)
 
     def decode(self, batch: list[Inbound], lookup: DeviceLookup) -> DecodedBatch:
@@ -104,12 +112,13 @@ class Decoder:
             try:
                 cached = parse_topic(topic)
             except MessageRejected as rejected:
-                cached = rejected
-            if len(self._topics) > 100_000:
-                self._topics.clear()
-            self._topics[topic] = cached
-        if isinstance(cached, MessageRejected):
-            raise cached
+                cached = _TopicRefused(rejected.reason, rejected.detail)
+            if len(topic) <= _CACHED_TOPIC_CHARS:  # every real topic; a device's 64 KiB one is not kept
+                if len(self._topics) > 100_000:
+                    self._topics.clear()
+                self._topics[topic] = cached
+        if isinstance(cached, _TopicRefused):
+            raise MessageRejected(cached.reason, cached.detail)
         return cached
 
     def _row(
