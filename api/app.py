@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = pool or open_request_pool(settings)
         app.state.health_probe = HealthProbe(settings.require_database_url())
-        app.state.scoring_slots = threading.BoundedSemaphore(SCORING_SLOTS)
+        app.state.scoring_slots = asyncio.Semaphore(SCORING_SLOTS)
         try:
             with app.state.pool.connection() as conn:
                 app.state.capabilities = read_capabilities(conn)

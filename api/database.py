@@ -12,8 +12,9 @@ pool stays free for reads and writes, and /health never waits for the pool at al
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 import psycopg
@@ -98,15 +99,23 @@ def _connection(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _scoring_connection(request: Request) -> Iterator[psycopg.Connection]:
-    slots: threading.BoundedSemaphore = request.app.state.scoring_slots
-    if not slots.acquire(timeout=POOL_WAIT_S):
-        raise HTTPException(503, f"{SCORING_SLOTS} scores are being computed already; try again shortly",
-                            headers={"Retry-After": "5"})
+async def _scoring_slot(request: Request) -> AsyncIterator[None]:
+    # waits on the event loop, not in a worker thread: a crowd of waiting requests holds no threads
+    slots: asyncio.Semaphore = request.app.state.scoring_slots
     try:
-        yield from _connection(request)
+        await asyncio.wait_for(slots.acquire(), POOL_WAIT_S)
+    except TimeoutError:
+        raise HTTPException(503, f"{SCORING_SLOTS} scores are being computed already; try again shortly",
+                            headers={"Retry-After": "5"}) from None
+    try:
+        yield
     finally:
         slots.release()
+
+
+def _scoring_connection(request: Request, _slot: Annotated[None, Depends(_scoring_slot, scope="function")]
+                        ) -> Iterator[psycopg.Connection]:
+    yield from _connection(request)
 
 
 def _capabilities(request: Request) -> Capabilities:
