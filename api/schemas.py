@@ -11,13 +11,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from access.credentials import RESERVED_PREFIX
 from devices.contract import ID_PATTERN
 from devices.kinds import Connectivity, DeviceKind
 
 Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$"),
                Field(description="1-64 characters of A-Z a-z 0-9 _ . -", examples=["pilot-01"])]
+
+
+def _not_reserved(value: str) -> str:
+    # Refused here, before any row is written: the id becomes the MQTT client id, and the broker
+    # would give it no account (access.credentials), so registering it could only half-succeed.
+    if value.startswith(RESERVED_PREFIX):
+        raise ValueError(f"{value!r} begins with {RESERVED_PREFIX!r}, the MQTT client-id prefix reserved for "
+                         "pilotlab's own services (ingest workers); choose an id without it")
+    return value
+
+
+ClientId = Annotated[Id, AfterValidator(_not_reserved),
+                     Field(description=f"1-64 characters of A-Z a-z 0-9 _ . -, not beginning with {RESERVED_PREFIX!r} "
+                                       "(reserved for pilotlab's services); also the MQTT username and client id",
+                           examples=["gw-01"])]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 Stage = Annotated[int, Field(ge=1, le=4, description="living-lab stage 1-4")]
@@ -121,7 +146,7 @@ class PilotOut(Out):
 
 class GatewayCreate(Body):
     NULLABLE = frozenset({"description"})
-    id: Id
+    id: ClientId
     pilot_id: Id
     protocol: GatewayProtocol
     description: Text | None = None
@@ -162,7 +187,7 @@ class GatewayChangedOut(GatewayOut):
 
 class DeviceCreate(Body):
     NULLABLE = frozenset({"gateway_id", "model"})
-    id: Id
+    id: ClientId
     kind: DeviceKind
     pilot_id: Id
     connectivity: Connectivity

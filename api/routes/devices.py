@@ -32,7 +32,8 @@ def create_device(body: DeviceCreate, conn: Db, request: Request) -> DeviceRegis
     """The ingest accepts its messages within a second. The answer carries the device's broker
     account (username = device id) with a password shown only here; rotate it with
     `POST /devices/{id}/credentials`. 409 if the id is taken; 422 if `pilot_id` or `gateway_id`
-    names nothing registered (or one the key may not see)."""
+    names nothing registered (or one the key may not see), or if the id begins with the client-id
+    prefix reserved for pilotlab's services (`pilotlab-`), before anything is stored."""
     with conn.transaction():
         device = registry.create(conn, registry.DEVICES, body.model_dump(exclude_unset=True))
         issued = issue_credentials(conn, request, "device", device.id)

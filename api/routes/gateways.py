@@ -29,7 +29,8 @@ router = APIRouter(prefix="/gateways", tags=["gateways"],
              summary="Register a gateway and issue its MQTT credentials")
 def create_gateway(body: GatewayCreate, conn: Db, request: Request) -> GatewayRegisteredOut:
     """The answer carries the gateway's broker account (username = gateway id) with a password
-    shown only here. 409 if the id is taken; 422 if `pilot_id` names no pilot (or one the key may not see)."""
+    shown only here. 409 if the id is taken; 422 if `pilot_id` names no pilot (or one the key may not see),
+    or if the id begins with the client-id prefix reserved for pilotlab's services (`pilotlab-`)."""
     with conn.transaction():
         gateway = registry.create(conn, registry.GATEWAYS, body.model_dump(exclude_unset=True))
         issued = issue_credentials(conn, request, "gateway", gateway.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 from fastapi.testclient import TestClient
 
 
@@ -137,3 +138,25 @@ def test_unknown_device_and_gateway_ids_are_404(client: TestClient) -> None:
     assert client.post("/devices/nope/decommission", json={"reason": "x"}).status_code == 404
     assert client.get("/gateways/nope").status_code == 404
     assert client.post("/gateways/nope/decommission", json={"reason": "x"}).status_code == 404
+
+
+def test_a_device_or_gateway_id_under_the_reserved_client_id_prefix_is_refused_before_anything_is_stored(
+        client: TestClient, db: psycopg.Connection, pilot_id: str, unique_id: Callable[[str], str]) -> None:
+    gw, dev = unique_id("pilotlab-ingest-gw"), unique_id("pilotlab-ingest-s1")
+    answers = {
+        gw: client.post("/gateways", json={"id": gw, "pilot_id": pilot_id, "protocol": "wifi"}),
+        dev: client.post("/devices", json={"id": dev, "kind": "env_sensor", "pilot_id": pilot_id,
+                                           "connectivity": "wifi", "reporting_interval_s": 60}),
+    }
+    for object_id, answer in answers.items():
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"] == (
+            f"invalid request: body.id: {object_id!r} begins with 'pilotlab-', the MQTT client-id prefix reserved "
+            "for pilotlab's own services (ingest workers); choose an id without it")
+        assert [e["field"] for e in answer.json()["errors"]] == ["body.id"]
+    for table in ("gateway", "device", "broker_account"):
+        key = "username" if table == "broker_account" else "id"
+        stored = db.execute(f"SELECT count(*) FROM {table} WHERE {key} = ANY(%s)", (list(answers),)).fetchone()
+        assert stored == (0,), f"{table} kept a row for a refused id"
+    assert client.get(f"/gateways/{gw}").status_code == 404
+    assert client.get(f"/devices/{dev}").status_code == 404
