@@ -12,8 +12,10 @@ Time buckets use Grafana's `$__timeGroupAlias`: the data source's `timescaledb` 
 emit TimescaleDB's `time_bucket` on TimescaleDB and an epoch-floor equivalent on plain
 PostgreSQL (both bucket in UTC from the epoch for widths that divide a day).
 
-"Online" is the API's definition (store/readings.py): the newest message by device time was
-stored within 3 × the declared reporting interval of now.
+"Online" and "last seen" are the API's (store/readings.py, same factor and look-back): a message
+*arrived* (ingest time, the server's clock) within 3 × the declared reporting interval of now.
+Never the device's own time stamp: a reading stamped up to a day ahead would otherwise be the
+newest for a day and hide the normal readings that arrive after it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboards.model import DashboardSpec, PanelSpec, Requirement, VariableSpec, geomap_layers
+from store.readings import ARRIVAL_LOOKBACK, ONLINE_FACTOR
 
 SCORING = "store/sql/0004_scoring.sql"
 LPWA = "store/sql/0003_lpwa.sql"
@@ -39,12 +42,20 @@ RECEPTION = Requirement("uplink_reception", ("device_id", "fcnt", "uplink_time",
 LOSS = Requirement("uplink_loss_hourly", ("device_id", "hour", "received", "lost", "expected"), LPWA)
 STORED_AT = Requirement("telemetry", ("stored_at",), "store/sql/0005_stored_at.sql")
 
-_ONLINE = """
-SELECT d.id, d.pilot_id, d.kind, d.reporting_interval_s, last.device_time AS last_seen, last.ingest_time,
-       coalesce(last.ingest_time >= now() - 3 * d.reporting_interval_s * INTERVAL '1 second', false) AS online
+# Arrivals among the readings stamped within the look-back (the (device, device_time) index bounds
+# the scan, as in store.readings.device_health), and the newest reading by device time however late.
+_ONLINE = f"""
+SELECT d.id, d.pilot_id, d.kind, d.reporting_interval_s, greatest(recent.arrived, last.ingest_time) AS last_seen,
+       coalesce(greatest(recent.arrived, last.ingest_time)
+                >= now() - {ONLINE_FACTOR} * d.reporting_interval_s * INTERVAL '1 second', false) AS online
 FROM device d
-LEFT JOIN LATERAL (SELECT device_time, ingest_time FROM telemetry t WHERE t.device_id = d.id
+LEFT JOIN LATERAL (SELECT ingest_time FROM telemetry t WHERE t.device_id = d.id
                    ORDER BY device_time DESC LIMIT 1) last ON true
+LEFT JOIN LATERAL (SELECT max(t.ingest_time) AS arrived FROM telemetry t
+                   WHERE t.device_id = d.id
+                     AND t.device_time >= now() - greatest(INTERVAL '{int(ARRIVAL_LOOKBACK.total_seconds())} seconds',
+                                                           {ONLINE_FACTOR} * d.reporting_interval_s * INTERVAL '1 second')
+                   ) recent ON true
 WHERE d.pilot_id IN ($pilot) AND d.decommissioned_at IS NULL
 """
 
@@ -72,7 +83,8 @@ FLEET = DashboardSpec(
         PanelSpec("Devices online", "stat", f"SELECT count(*) FILTER (WHERE online) AS online, "
                   f"count(*) FILTER (WHERE NOT online) AS offline FROM ({_ONLINE}) fleet",
                   ("online", "offline"), format="table", width=6, height=6,
-                  description="Online: the newest message was stored within 3 × the declared reporting interval."),
+                  description=f"Online: a message arrived within {ONLINE_FACTOR} × the declared reporting interval "
+                              "(arrival time, not the device's own time stamp)."),
         PanelSpec("Messages per minute", "timeseries", """
 SELECT $__timeGroupAlias(t.device_time, $__interval), d.pilot_id AS metric,
        count(*) * 60000.0 / $__interval_ms AS messages_per_min

@@ -3,12 +3,13 @@ database filled through the real broker and ingest, and returns rows with the pa
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
-from dashboards.catalog import DASHBOARDS
+from dashboards.catalog import DASHBOARDS, FLEET
 from dashboards.grafana_sql import ALL, QueryContext, Variable, expand, parse_interval
 from dashboards.model import DashboardSpec, PanelSpec
 from devices.kinds import DeviceKind
@@ -97,3 +98,49 @@ def test_every_variable_query_lists_the_test_pilots_values(filled_pilot: FilledP
                     assert {d.id for d in filled_pilot.devices} <= set(variables["device"].options)
                 if "gateway" in variables:
                     assert variables["gateway"].options == (filled_pilot.gateway_id, f"{filled_pilot.gateway_id}-2")
+
+
+def _fleet_panel(database_url: str, title: str, pilot_id: str) -> list[tuple[object, ...]]:
+    """The rows of a Fleet overview panel with only `pilot_id` selected, as Grafana would run it."""
+    panel = next(p for p in FLEET.panels if p.title == title)
+    now = datetime.now(UTC)
+    ctx = QueryContext(now - timedelta(hours=1), now + timedelta(minutes=5), DEFAULT_INTERVAL)
+    with psycopg.connect(database_url) as conn:
+        variables = _variables(conn, FLEET, ctx, {"pilot": [pilot_id]})
+        cur = conn.execute(expand(panel.sql, ctx, variables, {"pilot": [pilot_id]}))  # type: ignore[call-overload]
+        assert tuple(c.name for c in cur.description or ()) == panel.columns
+        return cur.fetchall()
+
+
+def test_a_reading_stamped_ahead_does_not_make_a_reporting_device_look_offline_in_grafana(database_url: str) -> None:
+    """Arrival decides "online" in Grafana as in the API (store/readings.py): a reading stamped
+    20 h ahead (ingest accepts up to a day of clock error) is the newest by device time for a day,
+    but the normal readings that arrive after it are what say the device is reporting."""
+    name = f"ahead-{uuid.uuid4().hex[:6]}"
+    pilot_id, glitch, silent, ahead_only = f"{name}-pilot", f"{name}-glitch", f"{name}-silent", f"{name}-ahead"
+    now = datetime.now(UTC).replace(microsecond=0)
+    ago = lambda seconds: now - timedelta(seconds=seconds)  # noqa: E731
+    arrivals = [ago(540 - 60 * i) for i in range(9)]  # every minute as declared, the last 60 s ago
+    rows = [(glitch, 0, now + timedelta(hours=20), ago(600)),  # the clock glitch, received 10 minutes ago
+            *[(glitch, 1 + i, at, at) for i, at in enumerate(arrivals)],
+            *[(silent, i, ago(1200 - 60 * i), ago(1200 - 60 * i)) for i in range(11)],  # last heard 10 minutes ago
+            (ahead_only, 0, now + timedelta(hours=20), ago(600))]  # stamped ahead, then nothing
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO firm (id, name) VALUES (%s, %s)", (f"{name}-firm", name))
+        conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) "
+                     "VALUES (%s, %s, %s, 'lab', %s, 'running')", (pilot_id, f"{name}-firm", name, ago(86_400)))
+        for device in (glitch, silent, ahead_only):
+            conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at) "
+                         "VALUES (%s, %s, 'env_sensor', 'wifi', 60, %s)", (device, pilot_id, ago(86_400)))
+        conn.cursor().executemany(
+            "INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, temperature_c) "
+            "VALUES (%s, %s, %s, %s, 'telemetry', 40, 20.0)", rows)
+
+    assert _fleet_panel(database_url, "Devices online", pilot_id) == [(1, 2)]
+    table = {r[1]: r for r in _fleet_panel(database_url, "Devices", pilot_id)}
+    assert {device: (r[3], r[4]) for device, r in table.items()} == {
+        glitch: (True, arrivals[-1]),  # online, last seen when its latest message arrived
+        silent: (False, ago(600)),
+        ahead_only: (False, ago(600)),  # last seen when it arrived, not 20 h from now
+    }
+    assert list(table)[-1] == glitch, "offline devices are listed first"
