@@ -71,7 +71,7 @@ trap 'rm -rf "$work"' EXIT
 log="$cache/mosquitto-$VERSION-build.log"
 say "building Mosquitto $VERSION into $prefix (log: $log)"
 tar -xzf "$tarball" -C "$work" --strip-components=1
-rm -rf "$prefix" && mkdir -p "$prefix"
+rm -f "$stamp"  # never delete the prefix itself: it may be /usr/local
 # Only the broker, its plugins and the small tools (mosquitto_ctrl for dynamic security, the
 # clients for checks); no websockets, HTTP API or docs. The rpath lets the tools find
 # libmosquitto here without LD_LIBRARY_PATH.

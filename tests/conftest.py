@@ -6,6 +6,10 @@
 - MQTT: the broker named by PILOTLAB_TEST_MQTT_URL (CI: mqtt://127.0.0.1:1883), else an
   embedded one (mosquitto on PATH, else iotcore). Tests that need a broker with pilotlab's tuned
   config, or one they can stop, start their own through `own_broker`.
+- The shipped broker (Mosquitto 2.1 with its persist-sqlite plugin, the only one that loses
+  nothing across a restart): PILOTLAB_TEST_MOSQUITTO, the path of its binary (CI: what
+  scripts/build-mosquitto.sh printed), else that script's cache. Tests that need it take the
+  `shipped_mosquitto` fixture and skip, saying how to get it, when there is none.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pilotlab.embedded.broker import MosquittoInstall, built_mosquitto, mosquitto_install
 from store.migrate import migrate
 
 
@@ -96,19 +101,37 @@ def mqtt_url(services_root: Path) -> Iterator[str]:
         broker.stop()
 
 
+@pytest.fixture(scope="session")
+def shipped_mosquitto() -> MosquittoInstall:
+    """The broker pilotlab ships (Mosquitto 2.1 + persist-sqlite); the test skips without it."""
+    named = os.environ.get("PILOTLAB_TEST_MOSQUITTO")
+    binary = named or built_mosquitto()
+    install = mosquitto_install(binary) if binary else None
+    if named and (install is None or not install.restart_safe):
+        pytest.fail(f"PILOTLAB_TEST_MOSQUITTO={named} is not Mosquitto 2.1 with the persist-sqlite plugin "
+                    f"({install or 'no such broker'})")
+    if install is None or not install.restart_safe:
+        pytest.skip("needs the shipped broker, Mosquitto 2.1 with persist-sqlite: run `bash "
+                    "scripts/build-mosquitto.sh` (or set PILOTLAB_TEST_MOSQUITTO to its binary)")
+    return install
+
+
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Callable[..., object]]:
     """Start a private broker with pilotlab's tuned config; stopped after the test.
 
     `own_broker()` prefers mosquitto and falls back to iotcore; `own_broker(prefer="iotcore")`
-    forces the fallback. Returns the EmbeddedBroker (its `.url`, `.stop()`, `.start()`).
+    forces the fallback; `own_broker("mosquitto", mosquitto=shipped_mosquitto.binary)` runs the
+    shipped broker with its persistence. Returns the EmbeddedBroker (its `.url`, `.stop()`,
+    `.kill()`, `.start()`).
     """
     from pilotlab.embedded.broker import EmbeddedBroker
 
     started: list[EmbeddedBroker] = []
 
-    def start(prefer: str = "auto") -> EmbeddedBroker:
-        broker = EmbeddedBroker(tmp_path / f"broker{len(started)}", prefer=prefer)  # type: ignore[arg-type]
+    def start(prefer: str = "auto", mosquitto: Path | None = None) -> EmbeddedBroker:
+        broker = EmbeddedBroker(tmp_path / f"broker{len(started)}", prefer=prefer,  # type: ignore[arg-type]
+                                mosquitto=mosquitto)
         broker.start()
         started.append(broker)
         return broker

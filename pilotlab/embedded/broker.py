@@ -1,9 +1,13 @@
 """An MQTT broker of our own on 127.0.0.1: Mosquitto if installed, else iotcore's rumqttd.
 
-- mosquitto: the binary from PATH, with a config generated from deploy/mosquitto/mosquitto.conf
-  (the single source of pilotlab's tuning) plus a loopback listener, the persistence directory
-  and a log file in `data_dir`. `stop()` is a SIGTERM, on which Mosquitto writes its persistence
-  file, so persistent sessions and their queued QoS 1 messages survive `stop()` + `start()`.
+- mosquitto: the binary from PATH (or the one given), with a config generated from
+  deploy/mosquitto/mosquitto.conf (the single source of pilotlab's tuning), the persistence file
+  for its version, a loopback listener, the persistence directory and a log file in `data_dir`.
+  Mosquitto 2.1 with its persist-sqlite plugin (what pilotlab ships; `scripts/build-mosquitto.sh`
+  builds it) gets deploy/mosquitto/persistence-sqlite.conf: sessions, their shared subscriptions
+  and queued QoS 1 messages survive `stop()` + `start()` and `kill()` + `start()`. Older ones get
+  persistence-file.conf, which keeps sessions and queues across a clean stop but forgets shared
+  subscriptions, so a restart can lose messages: a one-line warning says so.
 - iotcore: rumqttd compiled into a wheel, run in a child Python process
   (`python -m pilotlab.embedded.iotcore_broker`). A newcomer without Mosquitto gets it from pip.
   Only an MQTT v5 listener (the pilotlab contract is v5); no persistence: sessions live as long
@@ -15,13 +19,16 @@ connections 0.03 s after start, iotcore 0.2 s (a Python interpreter plus the whe
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -43,22 +50,85 @@ _OWN_DIRECTIVES = frozenset({"listener", "port", "bind_address", "persistence_lo
                              "pid_file", "user"})
 
 
+# What scripts/build-mosquitto.sh builds (and deploy/mosquitto/Dockerfile ships).
+SHIPPED_MOSQUITTO_VERSION = "2.1.2"
+PERSIST_PLUGIN = "mosquitto_persist_sqlite.so"
+
+
 def tuned_mosquitto_conf() -> Path:
     """deploy/mosquitto/mosquitto.conf of this source tree."""
     return Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
+
+
+def persistence_conf(restart_safe: bool) -> Path:
+    """The persistence file for a broker with (2.1) or without (2.0) the persist-sqlite plugin."""
+    name = "persistence-sqlite.conf" if restart_safe else "persistence-file.conf"
+    return tuned_mosquitto_conf().with_name(name)
 
 
 def mosquitto_available() -> bool:
     return shutil.which("mosquitto") is not None and tuned_mosquitto_conf().is_file()
 
 
+@dataclass(frozen=True)
+class MosquittoInstall:
+    """A Mosquitto broker binary, its version and, from 2.1, the persist-sqlite plugin beside it."""
+
+    binary: Path
+    version: tuple[int, int, int]
+    persist_plugin: Path | None
+
+    @property
+    def restart_safe(self) -> bool:
+        """Keeps sessions, shared subscriptions and queued messages across a restart or crash."""
+        return self.persist_plugin is not None
+
+    def __str__(self) -> str:
+        return f"mosquitto {'.'.join(map(str, self.version))} ({self.binary})"
+
+
+def mosquitto_install(binary: str | Path | None = None) -> MosquittoInstall | None:
+    """The Mosquitto at `binary` (default: `mosquitto` on PATH); None if there is none."""
+    found = shutil.which(str(binary) if binary is not None else "mosquitto")
+    return _inspect(Path(found).absolute()) if found else None
+
+
+def built_mosquitto() -> Path | None:
+    """The broker scripts/build-mosquitto.sh built into its default cache directory, if it did."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    prefix = cache / "pilotlab" / f"mosquitto-{SHIPPED_MOSQUITTO_VERSION}"
+    return prefix / "sbin" / "mosquitto" if (prefix / ".built-by-pilotlab").is_file() else None
+
+
+@functools.lru_cache(maxsize=8)
+def _inspect(binary: Path) -> MosquittoInstall:
+    try:
+        out = subprocess.run([str(binary), "-h"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"cannot run {binary}: {exc}") from None
+    match = re.search(r"mosquitto version (\d+)\.(\d+)\.(\d+)", out)
+    if match is None:
+        raise ConfigError(f"{binary} is not a Mosquitto broker (`{binary.name} -h` names no version)")
+    version = (int(match[1]), int(match[2]), int(match[3]))
+    plugin = None
+    if version >= (2, 1, 0):  # lib/ of a source build and the upstream images, lib/<triplet>/ of Debian's
+        prefix = binary.resolve().parent.parent
+        for directory in (prefix / "lib", *sorted(prefix.glob("lib/*-linux-*")), prefix / "lib64"):
+            if (directory / PERSIST_PLUGIN).is_file():
+                plugin = directory / PERSIST_PLUGIN
+                break
+    return MosquittoInstall(binary, version, plugin)
+
+
 class EmbeddedBroker:
     """A broker process of our own, restartable on the same port and persistence directory."""
 
     def __init__(self, data_dir: Path, prefer: Literal["auto", "mosquitto", "iotcore"] = "auto",
-                 port: int | None = None) -> None:
+                 port: int | None = None, mosquitto: str | Path | None = None) -> None:
+        """`mosquitto`: the broker binary to run (default: `mosquitto` on PATH)."""
         self.data_dir = Path(data_dir).expanduser().absolute()
-        self.kind: BrokerKind = _choose_kind(prefer)
+        self.mosquitto = None if prefer == "iotcore" else mosquitto_install(mosquitto)
+        self.kind: BrokerKind = _choose_kind(prefer, self.mosquitto, mosquitto)
         self.port = port
         self.start_seconds: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -81,12 +151,21 @@ class EmbeddedBroker:
     def log_path(self) -> Path:
         return self.data_dir / f"{self.kind}.log"
 
+    @property
+    def restart_safe(self) -> bool:
+        """Sessions, shared subscriptions and queued messages survive a restart or a crash."""
+        return self.kind == "mosquitto" and self.mosquitto is not None and self.mosquitto.restart_safe
+
     def start(self) -> str:
         """Start the broker and wait until it accepts connections; return its mqtt:// URL."""
         if self.is_running:
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         first_start = self.port is None
+        if first_start and self.kind == "mosquitto" and not self.restart_safe:
+            log.warning("%s has no persist-sqlite plugin: a broker restart can lose messages published before "
+                        "ingest resubscribes (Mosquitto 2.1 keeps them: scripts/build-mosquitto.sh, "
+                        "deploy/mosquitto/README.md)", self.mosquitto)
         for attempt in range(3):
             if first_start:
                 self.port = free_port()
@@ -149,12 +228,12 @@ class EmbeddedBroker:
         self.start_seconds = time.monotonic() - started
 
     def _mosquitto_args(self) -> list[str]:
-        binary = shutil.which("mosquitto")
-        if binary is None:
+        if self.mosquitto is None:
             raise ServiceUnavailable("mosquitto is not on PATH (install the 'mosquitto' package or use iotcore)")
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(mosquitto_config(self.port or 0, self.data_dir), encoding="utf-8")
-        return [binary, "-c", str(conf)]
+        conf.write_text(mosquitto_config(self.port or 0, self.data_dir, self.mosquitto.persist_plugin),
+                        encoding="utf-8")
+        return [str(self.mosquitto.binary), "-c", str(conf)]
 
     def _iotcore_args(self) -> list[str]:
         conf = self.data_dir / "rumqttd.toml"
@@ -162,9 +241,11 @@ class EmbeddedBroker:
         return [sys.executable, "-m", "pilotlab.embedded.iotcore_broker", "--config", str(conf)]
 
 
-def _choose_kind(prefer: str) -> BrokerKind:
+def _choose_kind(prefer: str, install: MosquittoInstall | None, asked: str | Path | None) -> BrokerKind:
+    if asked is not None and install is None:
+        raise ConfigError(f"no Mosquitto broker at {asked}")
     if prefer == "mosquitto":
-        if shutil.which("mosquitto") is None:
+        if install is None:
             raise ConfigError("--broker mosquitto: no mosquitto binary on PATH (Debian package 'mosquitto')")
         if not tuned_mosquitto_conf().is_file():
             raise ConfigError(f"--broker mosquitto: tuned config {tuned_mosquitto_conf()} not found")
@@ -172,17 +253,21 @@ def _choose_kind(prefer: str) -> BrokerKind:
     if prefer == "iotcore":
         return "iotcore"
     if prefer == "auto":
-        return "mosquitto" if mosquitto_available() else "iotcore"
+        return "mosquitto" if install is not None and tuned_mosquitto_conf().is_file() else "iotcore"
     raise ConfigError(f"unknown broker {prefer!r}: choose auto, mosquitto or iotcore")
 
 
-def mosquitto_config(port: int, data_dir: Path) -> str:
-    """The tuned deploy config, minus listener/persistence/log lines, plus ours."""
+def mosquitto_config(port: int, data_dir: Path, persist_plugin: Path | None = None) -> str:
+    """The tuned deploy config and the persistence file for the broker (persistence-sqlite.conf
+    with `persist_plugin`, else persistence-file.conf), minus listener/persistence/log lines, plus ours."""
     kept = []
-    for line in tuned_mosquitto_conf().read_text(encoding="utf-8").splitlines():
+    shipped = [tuned_mosquitto_conf(), persistence_conf(persist_plugin is not None)]
+    for line in "\n".join(path.read_text(encoding="utf-8") for path in shipped).splitlines():
         words = line.split()
         if words and not words[0].startswith("#") and words[0] in _OWN_DIRECTIVES:
             continue
+        if persist_plugin is not None and words[:1] == ["plugin"] and words[-1].endswith(PERSIST_PLUGIN):
+            line = f"plugin {persist_plugin}"
         kept.append(line)
     import pwd
 

@@ -20,12 +20,14 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # image → why this tag (all multi-arch, amd64 and arm64).
 PINNED_IMAGES = {
     "timescale/timescaledb:2.17.2-pg16": "TimescaleDB 2.17.2 on PostgreSQL 16 (Docker Hub timescale/timescaledb)",
-    "eclipse-mosquitto:2.0.20": "Mosquitto 2.0.20, Docker official image; same 2.0 config syntax as Debian's 2.0.11",
+    "pilotlab-mosquitto:2.1.2": "built from deploy/mosquitto/Dockerfile: Mosquitto 2.1.2 + persist-sqlite by "
+                                "scripts/build-mosquitto.sh (FROM debian:bookworm-slim)",
     "grafana/grafana-oss:11.3.1": "Grafana OSS 11.3.1: grafana-postgresql-datasource plugin id, file provisioning v1",
     "prom/prometheus:v2.55.1": "Prometheus 2.55.1, last 2.x (config syntax below is 2.x and 3.x compatible)",
     "pilotlab:${PILOTLAB_VERSION:-local}": "built from deploy/Dockerfile (FROM python:3.11-slim-bookworm)",
 }
-DOCKERFILE_BASES = {"python:3.11-slim-bookworm"}
+DOCKERFILE_BASES = {"python:3.11-slim-bookworm", "debian:bookworm-slim"}
+DOCKERFILES = [DEPLOY / "Dockerfile", DEPLOY / "mosquitto" / "Dockerfile"]
 
 
 def _compose() -> dict[str, Any]:
@@ -50,8 +52,9 @@ def test_compose_parses_and_runs_the_whole_stack() -> None:
 def test_compose_names_only_pinned_images_that_exist() -> None:
     images = {s["image"] for s in _compose()["services"].values()}
     assert images <= set(PINNED_IMAGES), f"unpinned images: {images - set(PINNED_IMAGES)}"
-    bases = set(re.findall(r"^FROM\s+(\S+)", (DEPLOY / "Dockerfile").read_text(), re.M))
-    assert bases <= DOCKERFILE_BASES
+    for dockerfile in DOCKERFILES:
+        bases = set(re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M))
+        assert bases <= DOCKERFILE_BASES, dockerfile
 
 
 def test_every_mounted_file_exists_and_mosquitto_gets_the_shipped_config() -> None:
@@ -63,8 +66,21 @@ def test_every_mounted_file_exists_and_mosquitto_gets_the_shipped_config() -> No
                 assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
     mosquitto = services["mosquitto"]["volumes"]
     assert "./mosquitto/mosquitto.conf:/mosquitto/config/conf.d/pilotlab.conf:ro" in mosquitto
+    assert "./mosquitto/persistence-sqlite.conf:/mosquitto/config/conf.d/persistence.conf:ro" in mosquitto
     main = (DEPLOY / "compose" / "mosquitto.conf").read_text()
     assert "include_dir /mosquitto/config/conf.d" in main
+
+
+def test_the_broker_image_is_built_by_the_tested_recipe_with_the_plugin_where_the_config_loads_it() -> None:
+    broker = _compose()["services"]["mosquitto"]
+    assert broker["build"] == {"context": "..", "dockerfile": "deploy/mosquitto/Dockerfile"}
+    dockerfile = (DEPLOY / "mosquitto" / "Dockerfile").read_text()
+    prefix = re.search(r"^RUN .*build-mosquitto\.sh (\S+)$", dockerfile, re.M)
+    assert prefix, "the image runs scripts/build-mosquitto.sh with a prefix"
+    plugin = next(line.split()[1] for line in (DEPLOY / "mosquitto" / "persistence-sqlite.conf").read_text().splitlines()
+                  if line.startswith("plugin "))
+    assert plugin == f"{prefix[1]}/lib/mosquitto_persist_sqlite.so"
+    assert f"COPY --from=build {prefix[1]}/sbin/mosquitto " in dockerfile and plugin in dockerfile
 
 
 def test_every_variable_the_stack_needs_is_in_the_example_env_file() -> None:

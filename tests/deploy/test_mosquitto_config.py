@@ -1,8 +1,10 @@
 """The shipped deploy/mosquitto/mosquitto.conf starts a real mosquitto, the way the compose stack
-loads it: unchanged, through include_dir, with only the listener, persistence location and log
-destination set by the main file. Its tuning is in force: a persistent session keeps more QoS 1
-messages than Mosquitto's default max_queued_messages (1000) would, and a packet over its size
-limit is refused with the publisher told."""
+loads it: unchanged, through include_dir, with a persistence file and only the listener,
+persistence location and log destination set by the main file. That is the shipped broker (2.1.2)
+with persistence-sqlite.conf, and the distribution's 2.0 with persistence-file.conf: the tuning is
+the same for both. Its tuning is in force: a persistent session keeps more QoS 1 messages than
+Mosquitto's default max_queued_messages (1000) would, and a packet over its size limit is refused
+with the publisher told."""
 
 from __future__ import annotations
 
@@ -19,14 +21,25 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from pilotlab.embedded.broker import MAX_PACKET_BYTES
+from pilotlab.embedded.broker import MAX_PACKET_BYTES, PERSIST_PLUGIN, MosquittoInstall, mosquitto_install
 from pilotlab.embedded.ports import free_port, wait_until_listening
-from tests.conftest import requires_mosquitto
 from tests.deploy.size_probe import Listener, publish_once
 from tests.support import wait_until
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
 QUEUED = 1500  # above the default max_queued_messages of 1000
+
+
+@pytest.fixture(params=["2.1 persist-sqlite", "2.0 file"])
+def broker(request: pytest.FixtureRequest) -> MosquittoInstall:
+    """The shipped broker, and the distribution's Mosquitto 2.0 from PATH."""
+    if request.param == "2.1 persist-sqlite":
+        install: MosquittoInstall = request.getfixturevalue("shipped_mosquitto")
+        return install
+    found = mosquitto_install()
+    if found is None or found.version >= (2, 1, 0):
+        pytest.skip(f"needs Mosquitto 2.0 on PATH (found: {found or 'none'})")
+    return found
 
 
 def _client(port: int, client_id: str, received: list[bytes] | None = None) -> mqtt.Client:
@@ -41,35 +54,43 @@ def _client(port: int, client_id: str, received: list[bytes] | None = None) -> m
 
 
 @contextmanager
-def shipped_mosquitto(tmp_path: Path) -> Iterator[int]:
-    """mosquitto on the shipped file as the compose stack loads it; yields its port. On exit it is
-    stopped and its log checked: no error, the shipped file was loaded."""
+def compose_like_mosquitto(tmp_path: Path, broker: MosquittoInstall) -> Iterator[int]:
+    """`broker` on the shipped files as the compose stack loads them; yields its port. On exit it
+    is stopped and its log checked: no error, the shipped files were loaded."""
     port = free_port()
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
     (conf_d / "pilotlab.conf").symlink_to(SHIPPED)  # the file itself, not a copy
+    if broker.persist_plugin is None:
+        (conf_d / "persistence.conf").symlink_to(SHIPPED.with_name("persistence-file.conf"))
+    else:  # the same file, but for where this build keeps the plugin
+        lines = SHIPPED.with_name("persistence-sqlite.conf").read_text().splitlines()
+        (conf_d / "persistence.conf").write_text("\n".join(
+            f"plugin {broker.persist_plugin}" if line.startswith("plugin ") and line.endswith(PERSIST_PLUGIN)
+            else line for line in lines) + "\n")
     main = tmp_path / "mosquitto.conf"
     # As the compose main file does, plus `user`: run as ourselves (no privilege drop) so the
     # persistence and log files can go in the test's directory.
     main.write_text(f"listener {port} 127.0.0.1\npersistence_location {tmp_path}/\n"
                     f"log_dest file {tmp_path}/mosquitto.log\nuser {pwd.getpwuid(os.getuid()).pw_name}\n"
                     f"include_dir {conf_d}\n")
-    broker = subprocess.Popen(["mosquitto", "-c", str(main)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([str(broker.binary), "-c", str(main)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
     try:
-        wait_until_listening(port, what="mosquitto with the shipped config", process=broker)
+        wait_until_listening(port, what="mosquitto with the shipped config", process=process)
         yield port
     finally:
-        broker.terminate()
-        _, err = broker.communicate(timeout=10)
+        process.terminate()
+        _, err = process.communicate(timeout=10)
     log = (tmp_path / "mosquitto.log").read_text()
     assert "Error" not in log and b"Error" not in err, log + err.decode()
-    assert b"conf.d/pilotlab.conf" in err, "mosquitto loaded the shipped file"
+    assert b"conf.d/pilotlab.conf" in err and b"conf.d/persistence.conf" in err, "mosquitto loaded the shipped files"
 
 
-@requires_mosquitto
 @pytest.mark.mosquitto
-def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(tmp_path: Path) -> None:
-    with shipped_mosquitto(tmp_path) as port:
+def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(
+        tmp_path: Path, broker: MosquittoInstall) -> None:
+    with compose_like_mosquitto(tmp_path, broker) as port:
         received: list[bytes] = []
         subscriber = _client(port, "shipped-conf-sub", received)
         subscriber.subscribe("deploy/test", qos=1)
@@ -89,14 +110,14 @@ def test_the_shipped_config_runs_mosquitto_and_keeps_a_large_qos1_backlog(tmp_pa
         subscriber.disconnect()
         subscriber.loop_stop()
         assert sorted(int(p) for p in received) == list(range(QUEUED))
-    assert (tmp_path / "mosquitto.db").exists(), "persistence from the shipped file is on"
+    store = "mosquitto.sqlite3" if broker.restart_safe else "mosquitto.db"
+    assert (tmp_path / store).exists(), "persistence from the shipped file is on"
 
 
-@requires_mosquitto
 @pytest.mark.mosquitto
 def test_the_shipped_config_disconnects_a_publisher_of_an_oversized_packet_and_passes_the_rest(
-        tmp_path: Path) -> None:
-    with shipped_mosquitto(tmp_path) as port:
+        tmp_path: Path, broker: MosquittoInstall) -> None:
+    with compose_like_mosquitto(tmp_path, broker) as port:
         listener = Listener(port)
         largest = publish_once(port, b"x" * 16_384)  # ingest's max_payload_bytes, on the longest contract topic
         envelope = publish_once(port, b"x" * 30_000)  # a ChirpStack uplink heard by ~48 gateways
