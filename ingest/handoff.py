@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import NamedTuple
 
@@ -20,6 +21,11 @@ class Inbound(NamedTuple):
 
 _NOBODY_WAITS = float("inf")
 _SPACE_RECHECK_S = 0.1  # a blocked producer looks again at least this often (close() also wakes it)
+# How long a full hand-off holds paho's network thread. At full rate the writer takes a batch
+# within milliseconds; a hand-off full for this long means the writer is stalled (the database is
+# down), and a network thread held longer could not answer pings, see its broker restart or
+# resubscribe, so the broker would forget the worker's shared subscription (issue 12).
+FULL_HOLD_S = 2.0
 
 
 class HandOff:
@@ -32,10 +38,17 @@ class HandOff:
     second. `put` blocks only when full, which happens when the broker overshoots ReceiveMaximum
     (Mosquitto does, routinely at full rate, see deploy/README.md); then blocking the network
     thread is the backpressure, and the consumer wakes it (`_space`) once per batch it takes.
+    A hand-off still full after `full_hold_s` refuses the item (`put` returns False), and every
+    later one at once until the consumer takes again, so the network thread goes on serving its
+    connection; the source leaves refused messages unacknowledged and gets them back by
+    reconnecting (ingest.mqtt_source).
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, full_hold_s: float = FULL_HOLD_S) -> None:
         self.capacity = capacity
+        self.full_hold_s = full_hold_s
+        self._refusing = False  # set by the producer after a hold ran out, cleared by the next take
+        self.refused = 0
         self._items: deque[Inbound] = deque()
         # The consumer says how many items it waits for (`_wanted`); the producer sets `_ready`
         # only when that many are there. Outside a wait `_wanted` is unreachable, so a busy
@@ -52,15 +65,28 @@ class HandOff:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: Inbound) -> None:
+    def put(self, item: Inbound) -> bool:
+        """Append `item`; False if it was not taken (closed, or full for `full_hold_s`)."""
         if len(self._items) >= self.capacity:
             self.times_full += 1
-            self._wait_for_space()
+            if self._refusing or not self._wait_for_space(self.full_hold_s):
+                self._refusing = True
+                self.refused += 1
+                return False
         if self._closed:
-            return  # never acknowledged, so the broker redelivers it
+            return False  # never acknowledged, so the broker redelivers it
         self._items.append(item)
         if len(self._items) >= self._wanted:
             self._ready.set()
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def holds(self, connection: int) -> bool:
+        """Whether any waiting item came on `connection` (a scan: for the rare recovery, not per item)."""
+        return any(item.connection == connection for item in list(self._items))
 
     def close(self) -> None:
         """Stop accepting: a producer blocked on a full hand-off returns, its item unacknowledged."""
@@ -78,18 +104,28 @@ class HandOff:
         popleft = items.popleft
         for _ in range(min(max_items, len(items))):
             batch.append(popleft())
+        if batch:
+            self._refusing = False
         if self._producer_waits:
             self._space.set()
         return batch
 
-    def _wait_for_space(self) -> None:
-        while len(self._items) >= self.capacity and not self._closed:
-            self._space.clear()
-            self._producer_waits = True  # before the re-check: a take from now on sets `_space`
-            if len(self._items) < self.capacity:
-                break
-            self._space.wait(_SPACE_RECHECK_S)
-        self._producer_waits = False
+    def _wait_for_space(self, timeout_s: float) -> bool:
+        """Block while full, up to `timeout_s`; True if there is room (or the hand-off closed)."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            while len(self._items) >= self.capacity and not self._closed:
+                self._space.clear()
+                self._producer_waits = True  # before the re-check: a take from now on sets `_space`
+                if len(self._items) < self.capacity:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._space.wait(min(left, _SPACE_RECHECK_S))
+            return True
+        finally:
+            self._producer_waits = False
 
     def _wait_for(self, count: int, timeout_s: float) -> bool:
         """Block until `count` items are there or `timeout_s` passes; True if they are."""

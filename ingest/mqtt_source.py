@@ -6,6 +6,11 @@
 - clean_start=False and a SessionExpiryInterval, so a restart resumes the session.
 - manual_ack=True: `ack()` is called by the writer only after the commit.
 - ReceiveMaximum bounds what the broker sends before acks come back (the batch in flight).
+- Subscribes again on every connect: Mosquitto 2.0.11 forgets shared subscriptions across its
+  own restart even when it keeps the session.
+- paho's network thread is never held for long (ingest.handoff): a message the full hand-off
+  refuses, and every later one on that connection, is left unacknowledged; once the writer has
+  stored and acked the rest of that connection, `recover()` reconnects and the broker resends them.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class MqttSource:
         self._connect_error: str | None = None
         self.connections = 0
         self.session_resumed = False
+        self._refused_on = 0  # the connection whose messages the hand-off refused (0: none)
+        self._leaving = False  # draining: never subscribe again
 
         client = SubscriberClient(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -82,12 +89,19 @@ class MqttSource:
     # --- paho's network thread --------------------------------------------------------------
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        connection = self.connections
+        if self._refused_on == connection:
+            return  # left unacknowledged: resent after `recover()` reconnects
         try:
             topic = message.topic
         except UnicodeDecodeError:  # the spec forbids it; keep the message anyway, as a dead letter
             topic = message._topic.decode("utf-8", "replace")
-        self._handoff.put(Inbound(topic, bytes(message.payload), message.mid, message.qos, self._clock(),
-                                  self.connections))
+        if not self._handoff.put(Inbound(topic, bytes(message.payload), message.mid, message.qos, self._clock(),
+                                         connection)) and not self._handoff.closed:
+            self._refused_on = connection
+            log.warning("hand-off full for %.0f s (the writer is stalled): messages on this connection stay "
+                        "unacknowledged until the writer catches up, then come back on a new one",
+                        self._handoff.full_hold_s)
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason: ReasonCode, properties: Properties | None) -> None:
@@ -100,8 +114,11 @@ class MqttSource:
         log.info("connected to %s (session %s)", self.endpoint,
                  "resumed" if flags.session_present else "new")
         # Subscribing again is harmless when the session kept the subscription, and needed when
-        # the broker lost the session.
-        client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
+        # the broker lost the session or, restarted, its shared subscriptions.
+        if self._leaving:
+            self.subscribed.set()
+        else:
+            client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
         self._connected.set()
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int,
@@ -146,8 +163,18 @@ class MqttSource:
         connection = self.connections
         self._client.ack_all([m.mid for m in batch if m.connection == connection and m.qos == 1])
 
+    def recover(self) -> None:
+        """After a hand-off refusal: once nothing of that connection waits in the hand-off (all of
+        it stored and acked), reconnect, so the broker resends what was refused."""
+        refused = self._refused_on
+        if refused and refused == self.connections and not self._handoff.holds(refused):
+            self._refused_on = -refused  # requested once per connection
+            log.info("reconnecting to %s to get back the messages the hand-off refused", self.endpoint)
+            self._client.request_reconnect()
+
     def unsubscribe(self) -> None:
-        """Leave the share group: the broker stops routing new messages to this worker."""
+        """Leave the share group, for good: the broker stops routing new messages to this worker."""
+        self._leaving = True
         self._client.unsubscribe(self.subscription)
 
     def stop(self, *, end_session: bool = False) -> None:

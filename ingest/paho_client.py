@@ -15,6 +15,9 @@ This subclass changes only how bytes are moved and parsed, not what goes over th
   loop turn, so writes and keepalive are not starved);
 - `ack_all` queues the PUBACKs of a whole batch as one write (one send(), one wake-up), the same
   bytes stock paho would write one by one (`_send_command_with_mid`);
+- `request_reconnect` drops the connection from paho's own thread (as paho does on a keepalive
+  timeout), so paho reconnects and the broker resends what was left unacknowledged: how a source
+  gets back the messages a full hand-off refused (ingest.handoff);
 - `LeanProperties`: paho builds a v5 `Properties` for every PUBLISH, and its constructor rebuilds
   two tables of ~30 entries and clears ~30 attributes each time (measured: 19 µs of the 21 µs
   paho spends per PUBLISH, 7-9 µs with the lean class). The subclass shares the tables, which
@@ -30,6 +33,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt import _packet
+from paho.mqtt.enums import _ConnectionState
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -99,6 +103,21 @@ class SubscriberClient(mqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         _use_lean_properties()
         super().__init__(*args, **kwargs)
+        self._reconnect_requested = False
+
+    def request_reconnect(self) -> None:
+        """Drop the current connection at paho's next loop turn (within a second); any thread."""
+        self._reconnect_requested = True
+
+    def loop_misc(self) -> mqtt.MQTTErrorCode:
+        if self._reconnect_requested:
+            self._reconnect_requested = False
+            if self._sock is not None and self.is_connected():
+                self._sock_close()
+                self._state = _ConnectionState.MQTT_CS_CONNECTION_LOST
+                self._do_on_disconnect(packet_from_broker=False, v1_rc=mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST)
+                return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
+        return super().loop_misc()
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()

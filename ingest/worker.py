@@ -4,9 +4,16 @@ See ingest/__init__.py for the threading model. Shutdown on SIGTERM/SIGINT: stop
 batches, write and commit what was already handed over, ack it, disconnect (the session stays,
 so anything the broker sent after that is redelivered when this worker id returns).
 
-Scale-down (`drain=True`): resume this worker id's session, leave the share group, store what the
-session held until the broker has sent nothing for `DRAIN_IDLE_S`, then disconnect with session
-expiry 0 so nothing is left stranded under an id that will not come back.
+Start: the broker first, then the database. A worker whose database is down (or not yet up)
+still connects and subscribes, so the broker queues its share in its session, and then waits for
+the database with backoff, saying so in the log; a database that answers but has no pilotlab
+schema is a ConfigError (exit 2).
+
+Scale-down (`drain=True`): resume this worker id's sessions (the contract source's and every LPWA
+source's that has one), leave every share group, store what the sessions held until none of them
+has delivered anything for `DRAIN_IDLE_S` (after unsubscribing, only their backlog arrives; LPWA
+sources without a session are not started), then disconnect each with session expiry 0 so nothing
+is left stranded under an id that will not come back.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from ingest.refusal import connection_lost, describe, is_refusal
 from ingest.writer import BatchWriter, WriteResult
 from pilotlab.errors import ConfigError, RejectReason, ServiceUnavailable
 from pilotlab.settings import Settings
-from store.connection import connect
+from store.connection import CONNECT_TIMEOUT_S, redact
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +134,14 @@ class IngestWorker:
         self._database_url = settings.require_database_url()
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
-        self.ready = threading.Event()  # set once connected and subscribed
+        self.ready = threading.Event()  # set once connected and subscribed (the database may still be down)
 
     def run(self, stop: threading.Event, *, drain: bool = False) -> IngestStats:
-        self._open_database()
+        if not self._try_database():  # a reachable database without the schema fails here, before the broker
+            log.warning("starting without the database: subscribing, the broker keeps this worker's messages")
         self.metrics.serve(self.settings.metrics_port, self.settings.metrics_host)
+        if drain:  # a source without a session has no share to drain, and its live traffic never ends
+            self.lpwa_sources = [lpwa for lpwa in self.lpwa_sources if lpwa.has_session]
         self.source.start()
         started = []
         try:
@@ -142,7 +152,7 @@ class IngestWorker:
         finally:
             self.handoff.close()
             for lpwa in started:
-                lpwa.stop()
+                lpwa.stop(end_session=drain and not stop.is_set())
             self.source.stop(end_session=drain and not stop.is_set())
             if self._conn is not None:
                 self._conn.close()
@@ -153,16 +163,28 @@ class IngestWorker:
     def _consume(self, stop: threading.Event, drain: bool) -> None:
         size, linger = self.settings.batch_size, self.settings.batch_linger_ms / 1000
         last_message = last_stats = started = time.monotonic()
+        retry_at, delay = started, RETRY_MIN_S
         while not stop.is_set():
             if not self.ready.is_set():
                 self._await_subscription(started, drain)
+            now = time.monotonic()
+            if self._conn is None:  # waiting for the database; subscribed, so the broker holds the rest
+                if now < retry_at:
+                    stop.wait(min(0.2, retry_at - now))
+                    continue
+                if not self._try_database(retry_in_s=delay):
+                    retry_at, delay = now + delay, min(delay * 2, RETRY_MAX_S)
+                    continue
+                delay = RETRY_MIN_S
             batch = self.handoff.take(size, wait_s=0.2, linger_s=linger)
             now = time.monotonic()
             if batch:
                 self._store_and_ack(batch, stop)
                 last_message = now
-            elif drain and self.ready.is_set() and now - last_message >= DRAIN_IDLE_S:
-                return
+            else:
+                self._recover_refused()
+                if drain and self.ready.is_set() and now - last_message >= DRAIN_IDLE_S:
+                    return
             if now - last_stats >= STATS_EVERY_S:
                 log.info("%s; hand-off %d/%d", self.stats.summary(), len(self.handoff), self.handoff.capacity)
                 last_stats = now
@@ -179,6 +201,8 @@ class IngestWorker:
             log.info("ingest worker %s consuming %s", self.settings.ingest_client_id, self.source.subscription)
             if drain:
                 self.source.unsubscribe()
+                for lpwa in self.lpwa_sources:
+                    lpwa.unsubscribe()
             self.ready.set()
         elif time.monotonic() - started > SUBSCRIBE_TIMEOUT_S:
             raise ServiceUnavailable(f"the broker did not grant the subscription {self.source.subscription}")
@@ -220,6 +244,7 @@ class IngestWorker:
         self.source.ack(batch)
         for lpwa in self.lpwa_sources:  # each acks only what came on its own connection
             lpwa.ack(batch)
+        self._recover_refused()
         commit_s = time.perf_counter() - started
         if result.poisoned:  # rows the database refused, dead-lettered by the writer
             reasons[RejectReason.STORE_REJECTED.value] += result.poisoned
@@ -259,18 +284,40 @@ class IngestWorker:
         if self._conn is not None and not connection_lost(self._conn):
             self._conn.rollback()
 
-    def _open_database(self) -> None:
-        conn = connect(self._database_url)
-        if conn.execute("SELECT to_regclass('telemetry') IS NULL").fetchone() == (True,):
-            conn.close()
-            raise ConfigError("the database has no pilotlab schema: run `pilotlab db migrate` first")
-        self.directory.load(conn)
-        self._conn, self._writer = conn, BatchWriter(conn, dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes)
+    def _recover_refused(self) -> None:
+        """Sources whose messages a full hand-off refused reconnect once the rest is stored."""
+        self.source.recover()
+        for lpwa in self.lpwa_sources:
+            lpwa.recover()
+
+    def _try_database(self, retry_in_s: float = RETRY_MIN_S) -> bool:
+        """Connect if not connected; False (logged) while the database cannot be reached."""
+        try:
+            self._database()
+            return True
+        except psycopg.OperationalError as exc:
+            self.stats.stall(0)
+            self.metrics.observe_database_error()
+            log.warning("database unavailable at %s (%s); waiting, next try in %.1f s",
+                        redact(self._database_url), describe(exc), retry_in_s)
+            return False
 
     def _database(self) -> tuple[psycopg.Connection, BatchWriter]:
+        """The writer's connection, opened (schema checked, registry loaded) if there is none."""
         if self._conn is None or self._writer is None:
-            conn = psycopg.connect(self._database_url, connect_timeout=5)
-            self._conn, self._writer = conn, BatchWriter(conn, dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes)
+            try:
+                conn = psycopg.connect(self._database_url, connect_timeout=CONNECT_TIMEOUT_S)
+            except psycopg.ProgrammingError as exc:
+                raise ConfigError(f"bad database URL {redact(self._database_url)}: {exc}") from None
+            try:
+                if conn.execute("SELECT to_regclass('telemetry') IS NULL").fetchone() == (True,):
+                    raise ConfigError("the database has no pilotlab schema: run `pilotlab db migrate` first")
+                self.directory.load(conn)
+                writer = BatchWriter(conn, dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn, self._writer = conn, writer
         return self._conn, self._writer
 
     def _drop_database(self) -> None:

@@ -11,7 +11,11 @@ writer's thread decodes, stores and acks them like any other message.
   (there is nothing to ack): what the server drops is seen as a frame-counter gap.
 
 Acks are routed by connection number: each source numbers its connections from its own base
-(`(index + 1) << 32`), so a packet id is only ever acked on the connection it came on.
+(`(index + 1) << 32`), so a packet id is only ever acked on the connection it came on. A persistent
+source subscribes again on every connect and gets back what a full hand-off refused by
+reconnecting, as the contract source does (ingest.mqtt_source); a QoS 0 source just loses it
+(there is no redelivery at QoS 0), and the frame counters show the gap. Draining (`--drain`), a
+persistent source leaves its share group, delivers what its session held and ends the session.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class ExternalSource:
         self.subscribed = threading.Event()
         self._connected = threading.Event()
         self._connect_error: str | None = None
+        self._refused_on = 0  # the connection whose messages the hand-off refused (0: none)
+        self._leaving = False  # draining: never subscribe again
         v5 = config.protocol == "5"
         topics = config.topics or _DEFAULT_TOPICS[config.network_server]
         # A share name of its own per source: rumqttd (the iotcore fallback) keys shared groups by
@@ -90,12 +96,21 @@ class ExternalSource:
     # --- paho's network thread --------------------------------------------------------------
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        connection = self._connection
+        if self._refused_on == connection:
+            return  # left unacknowledged: resent after `recover()` reconnects
         try:
             topic = message.topic
         except UnicodeDecodeError:
             topic = message._topic.decode("utf-8", "replace")
-        self._handoff.put(Inbound(topic, bytes(message.payload), message.mid, message.qos, self._clock(),
-                                  self._connection))
+        if not self._handoff.put(Inbound(topic, bytes(message.payload), message.mid, message.qos, self._clock(),
+                                         connection)) and not self._handoff.closed:
+            if message.qos == 0 or not self._persistent:
+                return  # nothing to get back: counted as lost from the frame counters
+            self._refused_on = connection
+            log.warning("LPWA source %s: hand-off full for %.0f s (the writer is stalled): messages on this "
+                        "connection stay unacknowledged, then come back on a new one",
+                        self.config.name, self._handoff.full_hold_s)
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason: object,
                     properties: Properties | None) -> None:
@@ -105,7 +120,9 @@ class ExternalSource:
             return
         self._connection += 1
         log.info("LPWA source %s connected to %s", self.config.name, self.endpoint)
-        if self._v5:
+        if self._leaving:
+            self.subscribed.set()
+        elif self._v5:
             client.subscribe([(f, SubscribeOptions(qos=self.config.qos)) for f in self.filters])
         else:
             client.subscribe([(f, int(self.config.qos)) for f in self.filters])
@@ -151,6 +168,29 @@ class ExternalSource:
     def owns(self, message: Inbound) -> bool:
         return self._base <= message.connection < self._base + (1 << 32)
 
-    def stop(self) -> None:
-        self._client.disconnect()
+    def recover(self) -> None:
+        """After a hand-off refusal, once nothing of that connection waits: reconnect (see module)."""
+        refused = self._refused_on
+        if refused and refused == self._connection and not self._handoff.holds(refused):
+            self._refused_on = -refused
+            log.info("LPWA source %s: reconnecting to get back the messages the hand-off refused", self.config.name)
+            self._client.request_reconnect()
+
+    @property
+    def has_session(self) -> bool:
+        """Whether the broker keeps a session for this source while it is away (a share to drain)."""
+        return self._persistent
+
+    def unsubscribe(self) -> None:
+        """Leave the share group for good (draining): only what the session holds still comes."""
+        self._leaving = True
+        self._client.unsubscribe(self.filters)
+
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect after the queued acks; with end_session an MQTT 5 session ends at once."""
+        properties = None
+        if end_session and self._v5:
+            properties = Properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
         self._client.loop_stop()

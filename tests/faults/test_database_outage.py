@@ -70,3 +70,122 @@ def test_while_the_database_is_down_ingest_holds_a_bounded_batch_unacked_and_res
     assert stats.database_retries >= 1
     assert stats.stored == len(messages)
     assert stats.held_unacked == 0 and stats.stalled_since is None
+
+
+# --- a worker that starts while its database is down (issue 12) ---------------------------------
+# It used to exit (code 2); a broker restart during the outage then left no subscriber at all and
+# Mosquitto answered "no matching subscribers" to thousands of devices' messages.
+
+def _started_without_database(own_postgres: EmbeddedPostgres, broker_url: str, group: str) -> ThreadWorker:
+    url = own_postgres.url
+    own_postgres.stop()
+    worker = ThreadWorker(Settings(
+        database_url=url, mqtt_url=broker_url, share_group=group, worker_id="w1",
+        session_expiry_s=300, receive_maximum=100, batch_size=50, batch_linger_ms=5,
+    )).start()  # returns once subscribed: the database is not needed for that
+    assert worker.worker.source.subscribed.is_set()
+    wait_until(lambda: worker.stats.database_stalled, 10, what="the worker to report the database missing")
+    return worker
+
+
+@requires_mosquitto
+def test_a_worker_started_while_its_database_is_down_subscribes_waits_and_then_stores_everything_once(
+    own_postgres: EmbeddedPostgres, own_broker: Callable, unique_id: Callable[[str], str],
+) -> None:
+    broker = own_broker("mosquitto")
+    url = own_postgres.url
+    pilot = register_pilot(url, unique_id("nodb"))
+    per_device = 300
+    messages = stream(pilot, per_device)  # 900: more than the hand-off (200) and the window (100) hold
+    worker = _started_without_database(own_postgres, broker.url, unique_id("grp"))
+
+    publisher = BackgroundPublisher(broker.url, messages)
+    publisher.start()
+    assert publisher.finish(60) == len(messages), "the broker takes every message for the waiting worker"
+    time.sleep(3.0)  # longer than the hand-off holds paho's thread: the overflow stays with the broker
+    assert worker.stats.stored == 0 and worker.stats.database_stalled
+
+    own_postgres.start()
+    wait_until(lambda: stored(url, pilot) == len(messages), 60, what="every message stored once the database is up")
+    assert_each_stored_once(url, pilot, per_device)
+    stats = worker.stop()
+    assert stats.stored == len(messages) and stats.received == stats.stored + stats.duplicates
+
+
+@requires_mosquitto
+def test_a_broker_restart_while_the_database_is_down_and_the_worker_starting_loses_nothing(
+    own_postgres: EmbeddedPostgres, own_broker: Callable, unique_id: Callable[[str], str],
+) -> None:
+    broker = own_broker("mosquitto")
+    url = own_postgres.url
+    pilot = register_pilot(url, unique_id("nodbrestart"))
+    per_device = 400
+    messages = stream(pilot, per_device)
+    first, second = messages[: len(messages) // 2], messages[len(messages) // 2:]
+    worker = _started_without_database(own_postgres, broker.url, unique_id("grp"))
+    source = worker.worker.source
+
+    publisher = BackgroundPublisher(broker.url, first)
+    publisher.start()
+    assert publisher.finish(60) == len(first)
+    time.sleep(3.0)  # the hand-off is full and has held paho's thread as long as it ever does
+
+    # The broker restarts (clean stop: it saves the worker's session and the messages queued in
+    # it, but Mosquitto 2.0.11 forgets the shared subscription). The worker, still without its
+    # database, reconnects and subscribes again, so what devices publish next has a subscriber.
+    connections = source.connections
+    broker.stop()
+    broker.start()
+    wait_until(lambda: source.connections > connections and source.subscribed.is_set(), 30,
+               what="the worker to reconnect and resubscribe while its database is down")
+    assert source.session_resumed
+    assert worker.stats.stored == 0
+
+    publisher = BackgroundPublisher(broker.url, second)
+    publisher.start()
+    assert publisher.finish(60) == len(second)
+    own_postgres.start()
+    wait_until(lambda: stored(url, pilot) == len(messages), 90, what="every message stored once the database is up")
+    assert_each_stored_once(url, pilot, per_device)
+    stats = worker.stop()
+    assert stats.stored == len(messages)
+
+
+@requires_mosquitto
+def test_a_broker_restart_during_a_database_outage_mid_stream_finds_the_worker_resubscribed(
+    own_postgres: EmbeddedPostgres, own_broker: Callable, unique_id: Callable[[str], str],
+) -> None:
+    """Once acks have flowed Mosquitto sends past ReceiveMaximum, so during an outage the hand-off
+    fills; paho's thread must not wait on it for ever, or it never sees the broker restart."""
+    broker = own_broker("mosquitto")
+    url = own_postgres.url
+    pilot = register_pilot(url, unique_id("midrestart"))
+    per_device = 800
+    messages = stream(pilot, per_device)
+    first, second = messages[: len(messages) * 3 // 4], messages[len(messages) * 3 // 4:]
+    worker = ThreadWorker(Settings(
+        database_url=url, mqtt_url=broker.url, share_group=unique_id("grp"), worker_id="w1",
+        session_expiry_s=300, receive_maximum=100, batch_size=50, batch_linger_ms=5,
+    )).start()
+    source = worker.worker.source
+    publisher = BackgroundPublisher(broker.url, first)
+    publisher.start()
+    wait_until(lambda: stored(url, pilot) >= len(first) // 4, 60, what="a quarter stored")
+    own_postgres.stop()
+    assert publisher.finish(60) == len(first)
+    handoff = worker.worker.handoff
+    wait_until(lambda: len(handoff) >= handoff.capacity, 30, what="the hand-off to fill")
+    time.sleep(3.0)  # longer than a full hand-off holds paho's thread
+
+    connections = source.connections
+    broker.stop()
+    broker.start()
+    wait_until(lambda: source.connections > connections and source.subscribed.is_set(), 30,
+               what="the worker to reconnect and resubscribe while its database is down")
+    publisher = BackgroundPublisher(broker.url, second)
+    publisher.start()
+    assert publisher.finish(60) == len(second)
+    own_postgres.start()
+    wait_until(lambda: stored(url, pilot) == len(messages), 90, what="every message stored once the database is up")
+    assert_each_stored_once(url, pilot, per_device)
+    worker.stop()

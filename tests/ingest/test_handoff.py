@@ -64,3 +64,18 @@ def test_a_waiting_consumer_gets_a_full_batch_as_soon_as_it_is_there() -> None:
     threading.Timer(0.05, lambda: [handoff.put(_message(n)) for n in range(10)]).start()
     batch = handoff.take(10, wait_s=2, linger_s=2)
     assert len(batch) == 10 and time.monotonic() - started < 1  # not the 2 s linger
+
+
+def test_a_hand_off_full_for_longer_than_its_hold_refuses_so_paho_thread_is_never_held_for_ever() -> None:
+    handoff = HandOff(capacity=2, full_hold_s=0.2)
+    assert handoff.put(_message(0)) and handoff.put(_message(1))
+    started = time.monotonic()
+    assert handoff.put(_message(2)) is False, "refused once the hold ran out"
+    assert 0.2 <= time.monotonic() - started < 0.5
+    started = time.monotonic()
+    assert handoff.put(_message(3)) is False and time.monotonic() - started < 0.05, "then refused at once"
+    assert [m.mid for m in handoff.take(1, wait_s=0)] == [0]
+    assert handoff.put(_message(4)), "a take ends the refusal"
+    assert handoff.refused == 2 and handoff.holds(1)
+    assert [m.mid for m in handoff.take(5, wait_s=0)] == [1, 4]
+    assert not handoff.holds(1)
