@@ -18,7 +18,7 @@ from devices.kinds import Channel
 from pilotlab.errors import ServiceUnavailable
 from pilotlab.settings import MqttEndpoint
 from simulators.device import SimulatedDevice, behaviour_for
-from simulators.publisher import AckCounter, close_client, open_client
+from simulators.publisher import AckCounter, account_client_id, close_client, open_client
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ def publish_burst(endpoint: MqttEndpoint, messages: Iterable[tuple[str, bytes]],
                   max_inflight: int = DEFAULT_MAX_INFLIGHT, client_id: str | None = None,
                   timeout_s: float = 60.0, username: str | None = None, password: str | None = None) -> int:
     """Publish every (topic, payload) as fast as possible, at most `max_inflight` unacknowledged,
-    and wait for all PUBACKs. Returns how many the broker accepted (refusals are logged).
+    and wait for all PUBACKs. Returns how many the broker accepted (refusals are logged; a message
+    answered "no matching subscribers" is published again until a subscriber takes it).
 
     Raises ServiceUnavailable if the broker is unreachable or acknowledgements stop for `timeout_s`.
     A dropped connection is survived: paho reconnects and resends what is unacknowledged.
@@ -65,7 +66,8 @@ def publish_burst(endpoint: MqttEndpoint, messages: Iterable[tuple[str, bytes]],
         raise ValueError("max_inflight must be at least 1")
     window = threading.Semaphore(max_inflight)
     acks = AckCounter(released=window)
-    client = open_client(endpoint, client_id or f"pilotlab-burst-{uuid.uuid4().hex[:12]}", acks,
+    default_id = f"pilotlab-burst-{uuid.uuid4().hex[:12]}"
+    client = open_client(endpoint, client_id or account_client_id(endpoint, username, default_id), acks,
                          clean_start=True, session_expiry_s=0, username=username, password=password)
     published = 0
     started = time.perf_counter()
@@ -74,13 +76,13 @@ def publish_burst(endpoint: MqttEndpoint, messages: Iterable[tuple[str, bytes]],
             if not window.acquire(timeout=timeout_s):
                 raise ServiceUnavailable(f"no PUBACK from {endpoint} for {timeout_s:.0f} s "
                                          f"({acks.settled_count} of {published} settled)")
-            client.publish(topic, payload, qos=qos)
+            acks.publish(client, topic, payload, qos)
             published += 1
         if not acks.wait_for(published, timeout_s):
             raise ServiceUnavailable(f"{published - acks.settled_count} of {published} messages "
                                      f"unacknowledged by {endpoint} after {timeout_s:.0f} s")
     finally:
-        close_client(client)
+        close_client(client, acks)
     elapsed = time.perf_counter() - started
     log.info("burst: %d published, %d acknowledged, %d refused in %.2f s (%.0f msg/s)", published,
              acks.acknowledged, acks.refused, elapsed, published / elapsed if elapsed else 0.0)

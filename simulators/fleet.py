@@ -3,9 +3,11 @@
 One paho client (a gateway-like publisher) serves every device. The main thread schedules ticks:
 each device reports every `reporting_interval_s / speed` seconds, the first reports staggered
 over the first second. `speed` compresses the reporting interval, not the clock: timestamps stay
-real, so ingest accepts them however long the run. The client id is stable per pilot and the
-session persistent (clean_start False, session expiry), and paho resends every unacknowledged
-QoS 1 message after a reconnect, so a broker restart loses nothing already published.
+real, so ingest accepts them however long the run. The client id (with an account, its username;
+else one per pilot) is stable and the session persistent (clean_start False, session expiry), and
+paho resends every unacknowledged QoS 1 message after a reconnect, so a broker restart loses
+nothing already published; a message answered "no matching subscribers" (ingest not subscribed
+yet) is published again (publisher.py).
 
 Threading: the main thread ticks behaviours and calls `publish()`; paho's network thread sends,
 reads PUBACKs (counted by AckCounter) and reconnects with backoff.
@@ -32,7 +34,7 @@ from pilotlab.errors import ConfigError
 from pilotlab.settings import MqttEndpoint, Settings
 from simulators.burst import contract_messages, publish_burst
 from simulators.device import SimulatedDevice, behaviour_for, load_devices, synthetic_devices
-from simulators.publisher import AckCounter, close_client, open_client
+from simulators.publisher import AckCounter, account_client_id, close_client, open_client
 
 __all__ = ["Fleet", "FleetReport", "SimulatedDevice", "contract_messages", "load_devices",
            "publish_burst", "run_simulation", "synthetic_devices"]
@@ -52,12 +54,13 @@ class FleetReport:
     refused: int
     dropped: int
     elapsed_s: float
+    resent: int = 0  # answered "no matching subscribers" and published again
 
     def summary(self) -> str:
         rate = self.published / self.elapsed_s if self.elapsed_s > 0 else 0.0
         return (f"simulated {self.devices} devices for {self.elapsed_s:.1f} s: {self.published} published "
                 f"({rate:.1f} msg/s), {self.acknowledged} acknowledged, {self.refused} refused, "
-                f"{self.dropped} dropped")
+                f"{self.dropped} dropped, {self.resent} resent for want of a subscriber")
 
 
 def _utc_now() -> datetime:
@@ -81,7 +84,7 @@ class Fleet:
         self.endpoint = endpoint
         self.devices = list(devices)
         self.speed = speed
-        self.client_id = client_id or f"pilotlab-sim-{self.devices[0].pilot_id}"
+        self.client_id = client_id or account_client_id(endpoint, username, f"pilotlab-sim-{self.devices[0].pilot_id}")
         self.session_expiry_s = session_expiry_s
         self.duration_s = duration_s
         self.max_messages = max_messages
@@ -112,9 +115,9 @@ class Fleet:
             self._tick_until_done(client, started)
         finally:
             self.acks.wait_for(self.published, DRAIN_TIMEOUT_S)
-            close_client(client)
+            close_client(client, self.acks)
         return FleetReport(len(self.devices), self.published, self.acks.acknowledged, self.acks.refused,
-                           self.dropped, time.monotonic() - started)
+                           self.dropped, time.monotonic() - started, self.acks.resent)
 
     def _tick_until_done(self, client: mqtt.Client, started: float) -> None:
         n = len(self.devices)
@@ -134,7 +137,7 @@ class Fleet:
             device = self.devices[k]
             for reading in self._behaviours[k].tick(self._clock()):
                 topic = topic_for(device.pilot_id, device.id, reading.channel)
-                info = client.publish(topic, orjson.dumps(reading.payload), qos=1)
+                info = self.acks.publish(client, topic, orjson.dumps(reading.payload))
                 if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:  # broker away too long: shed load
                     self.dropped += 1
                     continue

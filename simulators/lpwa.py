@@ -36,7 +36,7 @@ from devices.codecs import encode_frame
 from devices.kinds import Channel, DeviceKind
 from pilotlab.settings import MqttEndpoint
 from simulators.device import SimulatedDevice, behaviour_for
-from simulators.publisher import AckCounter, close_client, open_client
+from simulators.publisher import AckCounter, account_client_id, close_client, open_client
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +170,16 @@ def join_event(lpwa: LpwaDevice, at: datetime) -> tuple[str, bytes]:
 
 
 def run_lpwa(endpoint: MqttEndpoint, devices: Sequence[LpwaDevice], conditions: RadioConditions, *,
-             speed: float = 1.0, stop: threading.Event, qos: int = 1, seed: int = 1) -> LpwaStream:
+             speed: float = 1.0, stop: threading.Event, qos: int = 1, seed: int = 1,
+             username: str | None = None, password: str | None = None) -> LpwaStream:
     """Publish every device's events in real time (reporting intervals divided by `speed`),
-    each at its delivery time, until `stop` is set."""
+    each at its delivery time, until `stop` is set. Connected as a network server: with an account
+    (a `network_server` service account), its username is the client id."""
     stream = LpwaStream(devices, conditions, seed)
     acks = AckCounter()
-    client = open_client(endpoint, f"pilotlab-lpwa-sim-{uuid.uuid4().hex[:8]}", acks, clean_start=True, session_expiry_s=0)
+    client_id = account_client_id(endpoint, username, f"pilotlab-lpwa-sim-{uuid.uuid4().hex[:8]}")
+    client = open_client(endpoint, client_id, acks, clean_start=True, session_expiry_s=0, username=username,
+                         password=password)
     due: list[tuple[float, int, str, bytes]] = []
     ticks = [(time.monotonic() + i * 0.2, i) for i in range(len(devices))]
     heapq.heapify(ticks)
@@ -192,11 +196,11 @@ def run_lpwa(endpoint: MqttEndpoint, devices: Sequence[LpwaDevice], conditions: 
                 heapq.heappush(ticks, (now_mono + lpwa.device.reporting_interval_s / speed, index))
             while due and due[0][0] <= now_mono:
                 _, _, topic, body = heapq.heappop(due)
-                client.publish(topic, body, qos=qos)
+                acks.publish(client, topic, body, qos)
             nxt = min([ticks[0][0]] + ([due[0][0]] if due else []))
             stop.wait(max(0.0, min(0.5, nxt - time.monotonic())))
     finally:
-        close_client(client)
+        close_client(client, acks)
     return stream
 
 

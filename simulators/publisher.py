@@ -5,6 +5,13 @@ PUBACKs and reconnects with backoff; callers publish from their own thread. paho
 unacknowledged QoS 1 message and resends it after a reconnect, so a broker restart loses nothing
 that was accepted by `publish()`. paho's own in-flight limit is switched off (its bookkeeping is
 O(n) per PUBACK): callers bound what is in flight themselves.
+
+The simulators behave as the MQTT contract asks of firmware: a PUBACK is read, not just awaited.
+Reason 0x10 "no matching subscribers" means the broker had no one to give the message to (ingest
+not yet subscribed, or resubscribing after a broker restart) and dropped it: the message is
+published again a second later, until it is taken. A reason of 0x80 or more is a refusal
+(not authorized, packet too large, …): counted and logged, never counted as delivered.
+With an account, the client id is the account's username: the broker binds each to it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import ssl
 import threading
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -27,33 +34,119 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 KEEPALIVE_S = 30
 RECONNECT_DELAY_S = (1, 30)
+NO_MATCHING_SUBSCRIBERS = 0x10
+RESEND_AFTER_S = 1.0
+
+Message = tuple[str, bytes, int]  # topic, payload, QoS
+
+
+def account_client_id(endpoint: MqttEndpoint, username: str | None, default: str) -> str:
+    """The client id to connect with: an account's username (the broker refuses any other), else `default`."""
+    return endpoint.username or username or default
 
 
 class AckCounter:
-    """PUBACKs as they arrive: success or refused (reason code ≥ 0x80). Runs in paho's thread.
+    """What the broker answered for each QoS 1 message published through `publish()`.
 
-    `released` is called once per acknowledgement, whatever its outcome, so a caller can free a
-    slot of its in-flight window.
+    A message is settled once the broker took it (`acknowledged`) or refused it (reason ≥ 0x80,
+    `refused`, logged). PUBACK 0x10 "no matching subscribers" settles nothing: the message is
+    published again after `resend_after_s` (`resent` counts those), until it is taken or refused.
+    PUBACKs arrive in paho's thread, resends go out from a timer thread.
+
+    `released` is called once per settled message, so a caller can free a slot of its in-flight
+    window (a message waiting to be resent keeps its slot).
     """
 
-    def __init__(self, released: threading.Semaphore | None = None) -> None:
+    def __init__(self, released: threading.Semaphore | None = None,
+                 resend_after_s: float = RESEND_AFTER_S) -> None:
         self.acknowledged = 0
         self.refused = 0
+        self.resent = 0
         self._released = released
+        self._resend_after_s = resend_after_s
         self._target: int | None = None
         self._reached = threading.Event()
+        self._lock = threading.Lock()
+        self._sent: dict[int, Message] = {}  # by mid, until the broker answers
+        self._early: dict[int, ReasonCode] = {}  # answers that beat publish() to noting the mid
+        self._unrouted: list[Message] = []  # answered 0x10: to publish again
+        self._timer: threading.Timer | None = None
+        self._client: mqtt.Client | None = None
+        self._closed = False
+
+    def publish(self, client: mqtt.Client, topic: str, payload: bytes, qos: int = 1) -> mqtt.MQTTMessageInfo:
+        """`client.publish`, keeping the message at hand until the broker has answered for it (paho
+        reports a QoS 0 message as taken once written)."""
+        info = client.publish(topic, payload, qos=qos)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE or (qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS):
+            return info  # nothing will answer: paho's queue is full (the caller sheds it), or QoS 0 unsent
+        message = (topic, payload, qos)
+        # Not under the lock while publishing: paho calls on_publish holding its own lock, which
+        # publish() takes too.
+        with self._lock:
+            self._client = client
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._sent[info.mid] = message
+        if early is not None:
+            self._settle(message, early)
+        return info
 
     def on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: ReasonCode,
                    properties: Properties) -> None:
+        with self._lock:
+            message = self._sent.pop(mid, None)
+            if message is None:
+                self._early[mid] = reason
+                return
+        self._settle(message, reason)
+
+    def close(self) -> None:
+        """Stop resending (the client is going away)."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _settle(self, message: Message, reason: ReasonCode) -> None:
+        with self._lock:
+            if reason.value == NO_MATCHING_SUBSCRIBERS:
+                self._unrouted.append(message)
+                self._arm()
+                return
+            if reason.is_failure:
+                self.refused += 1
+            else:
+                self.acknowledged += 1
+            settled = self.acknowledged + self.refused
         if reason.is_failure:
-            self.refused += 1
-            log.warning("broker refused message %d: %s", mid, reason)
-        else:
-            self.acknowledged += 1
+            log.warning("broker refused a message on %s: %s", message[0], reason)
         if self._released is not None:
             self._released.release()
-        if self._target is not None and self.acknowledged + self.refused >= self._target:
+        if self._target is not None and settled >= self._target:
             self._reached.set()  # an Event: cheaper than notifying a Condition per PUBACK
+
+    def _arm(self) -> None:
+        """Resend the unrouted messages in `resend_after_s` (with the lock held)."""
+        if self._timer is None and not self._closed:
+            self._timer = threading.Timer(self._resend_after_s, self._resend)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _resend(self) -> None:
+        with self._lock:
+            messages, self._unrouted, self._timer = self._unrouted, [], None
+            client = self._client
+            if self._closed or client is None:
+                return
+        log.info("%d messages had no subscriber yet (PUBACK 0x10): publishing them again", len(messages))
+        for n, (topic, payload, qos) in enumerate(messages):
+            if self.publish(client, topic, payload, qos).rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                with self._lock:  # paho's queue is full: try these again later
+                    self._unrouted.extend(messages[n:])
+                    self._arm()
+                return
+            self.resent += 1
 
     @property
     def settled_count(self) -> int:
@@ -125,7 +218,10 @@ def open_client(endpoint: MqttEndpoint, client_id: str, acks: AckCounter, *, cle
     return client
 
 
-def close_client(client: mqtt.Client) -> None:
-    """Disconnect cleanly (the session, if any, stays for its expiry) and stop the network thread."""
+def close_client(client: mqtt.Client, acks: AckCounter | None = None) -> None:
+    """Disconnect cleanly (the session, if any, stays for its expiry) and stop the network thread
+    (and the resending of `acks`)."""
+    if acks is not None:
+        acks.close()
     client.disconnect()
     client.loop_stop()

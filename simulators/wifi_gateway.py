@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ import orjson
 from devices.kinds import Channel
 from pilotlab.settings import MqttEndpoint
 from simulators.device import SimulatedDevice, behaviour_for
-from simulators.publisher import AckCounter, close_client, open_client
+from simulators.publisher import AckCounter, account_client_id, close_client, open_client
 
 
 class WifiGateway:
@@ -57,14 +56,19 @@ class WifiGateway:
         return self.seq
 
 
-def run_gateway(endpoint: MqttEndpoint, gateway: WifiGateway, interval_s: float, stop: threading.Event) -> None:
-    """Publish a batch every `interval_s` until `stop` (QoS 1)."""
-    client = open_client(endpoint, f"pilotlab-wifi-gw-{uuid.uuid4().hex[:8]}", AckCounter(),
-                         clean_start=True, session_expiry_s=0)
+def run_gateway(endpoint: MqttEndpoint, gateway: WifiGateway, interval_s: float, stop: threading.Event, *,
+                username: str | None = None, password: str | None = None) -> AckCounter:
+    """Publish a batch every `interval_s` until `stop` (QoS 1), connected as the gateway: client id
+    its account's username (the gateway id, which the broker binds it to), or without an account
+    the gateway id as the contract asks. Returns what the broker answered."""
+    acks = AckCounter()
+    client = open_client(endpoint, account_client_id(endpoint, username, gateway.gateway_id), acks,
+                         clean_start=True, session_expiry_s=0, username=username, password=password)
     try:
         while not stop.is_set():
             for topic, body in gateway.tick(datetime.now(UTC)):
-                client.publish(topic, body, qos=1)
+                acks.publish(client, topic, body)
             stop.wait(interval_s)
     finally:
-        close_client(client)
+        close_client(client, acks)
+    return acks

@@ -1,66 +1,85 @@
-"""Messages the fleet published while its broker was restarting are resent and acknowledged."""
+"""Simulated devices lose nothing to a broker that crashes, or to one that has no subscriber for
+them yet: every message the fleet published is stored by a real ingest worker, counted in
+PostgreSQL. The devices behave as the contract asks of firmware (PUBACK 0x10 "no matching
+subscribers" is not success: keep the message and resend it)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from pilotlab.settings import MqttEndpoint
-from simulators.fleet import Fleet, synthetic_devices
+from pilotlab.embedded.broker import EmbeddedBroker, MosquittoInstall
+from pilotlab.settings import MqttEndpoint, Settings
+from simulators.fleet import Fleet, FleetReport, load_devices
+from simulators.wifi_gateway import WifiGateway, run_gateway
+from tests.faults.streams import stored
+from tests.ingest.conftest import ThreadWorker
+from tests.support import RegisteredPilot, register_pilot, wait_until
 
-pytestmark = [pytest.mark.mosquitto, pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs a mosquitto binary on PATH")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
 
-def _start_mosquitto(config: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = int(config.read_text().split()[1])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("mosquitto did not start")
+def _worker(broker: EmbeddedBroker, database_url: str, group: str) -> ThreadWorker:
+    return ThreadWorker(Settings(database_url=database_url, mqtt_url=broker.url, share_group=group, worker_id="w1",
+                                 session_expiry_s=120, batch_linger_ms=5)).start()
 
 
-def test_messages_published_while_the_broker_restarts_are_all_acknowledged_after_reconnect(tmp_path: Path) -> None:
-    port = _free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    broker = _start_mosquitto(config)
-    try:
-        fleet = Fleet(MqttEndpoint(f"mqtt://127.0.0.1:{port}"), synthetic_devices("restart", 5, reporting_interval_s=1),
-                      speed=10, duration_s=5.0)
-        result: list[object] = []
-        runner = threading.Thread(target=lambda: result.append(fleet.run()))
-        runner.start()
-        time.sleep(1.0)
-        broker.kill()
-        broker.wait()
-        time.sleep(1.5)
-        published_while_down, acknowledged_while_down = fleet.published, fleet.acknowledged
-        broker = _start_mosquitto(config)
-        runner.join(30)
-        report = result[0]
-        assert published_while_down > acknowledged_while_down  # some were waiting for the broker
-        assert report.published == report.acknowledged  # type: ignore[attr-defined]
-        assert report.published > published_while_down  # type: ignore[attr-defined]
-    finally:
-        broker.kill()
-        broker.wait()
+def _fleet_in_background(broker: EmbeddedBroker, database_url: str, pilot: RegisteredPilot,
+                         duration_s: float) -> tuple[Fleet, threading.Thread, list[FleetReport]]:
+    devices = load_devices(database_url, pilot.pilot_id)  # reporting every 60 s, at speed 300: 5 per second
+    fleet = Fleet(MqttEndpoint(broker.url), devices, speed=300, duration_s=duration_s)
+    reports: list[FleetReport] = []
+    runner = threading.Thread(target=lambda: reports.append(fleet.run()), daemon=True)
+    runner.start()
+    return fleet, runner, reports
+
+
+def test_every_message_a_fleet_published_across_a_broker_crash_is_stored(
+        own_broker: Callable, shipped_mosquitto: MosquittoInstall, database_url: str,
+        unique_id: Callable[[str], str]) -> None:
+    broker: EmbeddedBroker = own_broker("mosquitto", mosquitto=shipped_mosquitto.binary)
+    pilot = register_pilot(database_url, unique_id("crash"))
+    worker = _worker(broker, database_url, unique_id("grp"))
+    fleet, runner, reports = _fleet_in_background(broker, database_url, pilot, duration_s=5.0)
+    wait_until(lambda: stored(database_url, pilot) > 0, 10, what="the first readings stored")
+    broker.kill()
+    time.sleep(1.5)
+    published_while_down, acknowledged_while_down = fleet.published, fleet.acknowledged
+    broker.start()
+    runner.join(30)
+    report = reports[0]
+    assert published_while_down > acknowledged_while_down, "some messages waited for the broker"
+    assert report.published > published_while_down
+    assert report.acknowledged == report.published and report.refused == report.dropped == 0
+    wait_until(lambda: stored(database_url, pilot) == report.published, 30, what="every published message stored")
+    worker.stop()
+
+
+def test_messages_answered_no_matching_subscribers_are_resent_and_stored_once_ingest_subscribes(
+        own_broker: Callable, database_url: str, unique_id: Callable[[str], str]) -> None:
+    """Any Mosquitto answers 0x10 while no ingest worker is subscribed (a fresh stack, or 2.0 after
+    a restart): the fleet and a Wi-Fi gateway keep those messages and resend them."""
+    broker: EmbeddedBroker = own_broker("mosquitto")
+    pilot = register_pilot(database_url, unique_id("nosub"))
+    fleet, runner, reports = _fleet_in_background(broker, database_url, pilot, duration_s=4.0)
+    gateway_stop = threading.Event()
+    gateway = WifiGateway(unique_id("gw"), pilot.pilot_id, [], status_every=1)
+    gateway_acks: list[object] = []
+    gateway_thread = threading.Thread(target=lambda: gateway_acks.append(
+        run_gateway(MqttEndpoint(broker.url), gateway, 0.5, gateway_stop)), daemon=True)
+    gateway_thread.start()
+    wait_until(lambda: fleet.published >= 6 and fleet.acks.resent > 0, 10, what="messages nobody took, resent")
+    assert fleet.acknowledged == 0, "with no subscriber, nothing counts as delivered"
+    worker = _worker(broker, database_url, unique_id("grp"))
+    runner.join(30)
+    gateway_stop.set()
+    gateway_thread.join(10)
+    report = reports[0]
+    assert report.resent > 0 and report.acknowledged == report.published
+    wait_until(lambda: stored(database_url, pilot) == report.published, 30, what="every published message stored")
+    gateway_report = gateway_acks[0]
+    assert gateway_report.resent > 0 and gateway_report.acknowledged >= 1  # type: ignore[attr-defined]
+    worker.stop()

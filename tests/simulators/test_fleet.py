@@ -120,9 +120,11 @@ def test_each_device_reports_first_within_a_second_of_the_start(mqtt_url: str, u
     assert report.acknowledged == report.published
 
 
-def test_the_fleet_stops_at_max_messages_or_when_its_stop_event_is_set(mqtt_url: str,
-                                                                       unique_id: Callable[[str], str]) -> None:
-    devices = synthetic_devices(unique_id("bounded"), 5, reporting_interval_s=1)
+def test_the_fleet_stops_at_max_messages_or_when_its_stop_event_is_set(
+        mqtt_url: str, unique_id: Callable[[str], str], subscribe: Callable[[str], Subscriber]) -> None:
+    pilot = unique_id("bounded")
+    devices = synthetic_devices(pilot, 5, reporting_interval_s=1)
+    subscribe(f"pilotlab/v1/{pilot}/+/+")  # someone takes them: the fleet resends what no one would
     report = Fleet(MqttEndpoint(mqtt_url), devices, speed=50, max_messages=40).run()
     assert report.published == report.acknowledged == 40
 
