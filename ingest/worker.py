@@ -128,7 +128,8 @@ class IngestWorker:
         self.lpwa_sources = [
             ExternalSource(config, index, settings.mqtt if settings.mqtt_url else None, settings.ingest_client_id,
                            settings.share_group, self.handoff, session_expiry_s=settings.session_expiry_s,
-                           receive_maximum=settings.receive_maximum)
+                           receive_maximum=settings.receive_maximum,
+                           password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None)
             for index, config in enumerate(lpwa_sources)
         ]
         self._database_url = settings.require_database_url()

@@ -47,7 +47,8 @@ _DEFAULT_TOPICS = {"chirpstack": chirpstack.DEFAULT_TOPICS, "tts": things_stack.
 class ExternalSource:
     def __init__(self, config: NetworkServerSource, index: int, default_endpoint: MqttEndpoint | None,
                  client_id: str, share_group: str, handoff: HandOff, *, session_expiry_s: int,
-                 receive_maximum: int, clock: Callable[[], float] = time.time) -> None:
+                 receive_maximum: int, password: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         if config.url is None and default_endpoint is None:
             raise ServiceUnavailable(f"LPWA source {config.name!r} names no broker and none is configured")
         self.config = config
@@ -69,17 +70,23 @@ class ExternalSource:
         group = f"{share_group}-{config.name}"
         self.filters = [f"$share/{group}/{t}" if v5 and config.shared else t for t in topics]
         persistent = config.qos > 0
+        self.client_id = f"{client_id}-{config.name}"
         self._client = SubscriberClient(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"{client_id}-{config.name}",
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, manual_ack=True,
             clean_session=None if v5 else not persistent,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         assert self.endpoint is not None
-        user = config.username or self.endpoint.username
+        user, secret = config.username, config.password.get_secret_value() if config.password else None
+        if user is None and config.url is None and password is not None:
+            # pilotlab's own broker binds each account to one client id (access.credentials):
+            # this source logs in as its own client id, with the worker's secret.
+            user, secret = self.client_id, password
+        elif user is None:
+            user, secret = self.endpoint.username, self.endpoint.password
         if user:
-            password = config.password.get_secret_value() if config.password else self.endpoint.password
-            self._client.username_pw_set(user, password)
+            self._client.username_pw_set(user, secret)
         if self.endpoint.tls:
             self._client.tls_set()
         self._client.on_connect = self._on_connect

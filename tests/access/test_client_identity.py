@@ -23,7 +23,7 @@ from access import credentials, sync
 from access.credentials import AccountKind
 from ingest.worker import IngestWorker
 from pilotlab.errors import Conflict
-from pilotlab.settings import Settings
+from pilotlab.settings import NetworkServerSource, Settings
 from tests.access.conftest import Peer, SecureBroker, requires_dynsec
 from tests.support import RegisteredPilot, count_rows, register_pilot, wait_until
 
@@ -196,3 +196,24 @@ def test_device_and_gateway_ids_in_the_service_client_id_namespace_get_no_broker
     with pytest.raises(Conflict, match="reserved"):
         credentials.issue(db, "device", squatter)
     assert credentials.find_account(db, squatter) is None
+
+
+def test_a_workers_network_server_source_on_pilotlabs_broker_logs_in_with_its_own_bound_account(
+        secure_broker: SecureBroker, peer: Callable[..., Peer], database_url: str, db: psycopg.Connection,
+        unique_id: Callable[[str], str]) -> None:
+    settings = Settings(database_url=database_url, mqtt_url=secure_broker.url, share_group=unique_id("pilotlab-g"),
+                        worker_id="1", session_expiry_s=300, batch_linger_ms=5,
+                        lpwa_sources=[NetworkServerSource(name="cs", network_server="chirpstack")])
+    issued = credentials.issue_worker(db, settings)
+    usernames = [i.account.username for i in issued]
+    assert usernames == [settings.ingest_client_id, f"{settings.ingest_client_id}-cs"]
+    with secure_broker.admin() as dynsec:
+        sync.sync(db, dynsec, {i.account.username: i.secret for i in issued})
+    secret = issued[0].secret  # one secret for the worker's accounts: one PILOTLAB_MQTT_PASSWORD
+    worker = RunningWorker(settings.model_copy(update={"mqtt_username": settings.ingest_client_id,
+                                                       "mqtt_password": SecretStr(secret)}))
+    try:  # ready means both the contract source and the ChirpStack source were granted their subscriptions
+        assert worker.worker.lpwa_sources[0].subscribed.is_set()
+        assert not peer(settings.ingest_client_id, secret, usernames[1]).accepted  # still bound to its own id
+    finally:
+        worker.stop()
