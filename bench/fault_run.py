@@ -8,8 +8,10 @@ duplicated; exit code 1 if anything published was lost or stored twice.
 
 Everything is the run's own, in a temporary directory: PostgreSQL from the pgserver wheel
 (pilotlab.embedded.postgres; crashed with SIGKILL of the postmaster, then started again on the
-same port), Mosquitto with the shipped tuned config deploy/mosquitto/mosquitto.conf (persistence
-on; pilotlab.embedded.broker adds the loopback listener and the persistence location), and
+same port), the broker pilotlab ships, Mosquitto 2.1.2 with persist-sqlite as
+scripts/build-mosquitto.sh builds it, with the shipped deploy/mosquitto/mosquitto.conf and
+persistence-sqlite.conf (pilotlab.embedded.broker adds the loopback listener and the persistence
+location; `--mosquitto PATH` runs another binary, a 2.0 one with persistence-file.conf), and
 `pilotlab ingest --worker-id i` processes on one shared subscription. A worker that exits by
 itself is restarted after a second, as a container's restart policy would.
 
@@ -53,9 +55,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from bench.harness import BENCH_PILOT, KINDS, register_bench_pilot
 from devices.kinds import DeviceKind
-from pilotlab.embedded.broker import EmbeddedBroker
+from pilotlab.embedded.broker import EmbeddedBroker, MosquittoInstall, built_mosquitto, mosquitto_install
 from pilotlab.embedded.lifetime import die_with_parent, pid_alive, stop_process
 from pilotlab.embedded.postgres import EmbeddedPostgres
+from pilotlab.errors import ConfigError
 from pilotlab.settings import MqttEndpoint
 from simulators.burst import contract_messages
 from simulators.device import SimulatedDevice
@@ -391,7 +394,7 @@ def execute(args: argparse.Namespace, workdir: Path) -> int:
     database_url = pg.start()
     migrate(database_url)
     fleet = register_fleet(database_url, args.devices)
-    broker = EmbeddedBroker(workdir / "broker", prefer="mosquitto")
+    broker = EmbeddedBroker(workdir / "broker", prefer="mosquitto", mosquitto=args.mosquitto.binary)
     broker.start()
     run = Run(args, workdir, pg, broker, database_url)
     run.t0 = time.monotonic()
@@ -417,6 +420,7 @@ def execute(args: argparse.Namespace, workdir: Path) -> int:
         timings["setup"] = time.monotonic() - began
         print(f"fault run: {per_device * args.devices:,} messages from {args.devices} devices "
               f"({args.publishers} publisher processes x {args.connections} connections) at {args.rate:,.0f} msg/s; "
+              f"broker {args.mosquitto}, {'persist-sqlite' if broker.restart_safe else 'mosquitto.db (2.0: not restart-safe)'}; "
               f"{args.workers} ingest workers; {args.kills} worker kills, a PostgreSQL crash, a broker restart, "
               f"a broker restart during a database outage; seed {args.seed}; work dir {workdir}", flush=True)
 
@@ -533,6 +537,7 @@ def report(run: Run, published: list[list[Any]], timings: dict[str, float]) -> i
             "refused": len(refused), "unacknowledged": len(unacked), "no_matching_subscribers": no_subscribers,
             "dead_letters": dict(dead), "worker_kills": kills, "worker_self_exits": run.self_exits,
             "faults": [f.__dict__ for f in run.faults], "timings_s": timings, "seed": run.args.seed,
+            "broker": str(run.args.mosquitto),
         }, indent=2))
     print("OK: every published message stored exactly once" if ok else "FAILED: see above")
     return 0 if ok else 1
@@ -561,11 +566,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="fault times, which worker is killed, the readings")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data) even on success")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--mosquitto", type=Path, default=built_mosquitto(),
+                        help="the broker binary (default: the one scripts/build-mosquitto.sh built, "
+                             "Mosquitto 2.1.2 with persist-sqlite)")
     args = parser.parse_args()
     if args.devices < 1 or args.messages < args.devices:
         parser.error("--messages must be at least --devices")
-    if not shutil.which("mosquitto"):
-        raise SystemExit("the fault run needs mosquitto on PATH (Debian package mosquitto)")
+    if args.mosquitto is None:
+        parser.error("no broker: run `bash scripts/build-mosquitto.sh` (Mosquitto 2.1.2, the one pilotlab ships) "
+                     "or pass --mosquitto PATH")
+    try:
+        install: MosquittoInstall | None = mosquitto_install(args.mosquitto)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if install is None:
+        parser.error(f"--mosquitto {args.mosquitto}: no such broker")
+    args.mosquitto = install
     workdir = Path(tempfile.mkdtemp(prefix="pilotlab-faultrun-"))
     code = 1
     try:
