@@ -18,6 +18,7 @@ once per failed attempt; the hand-off depth is read by Prometheus at scrape time
 | `pilotlab_ingest_batch_commit_seconds` | histogram | taking a batch to its commit: decode, COPY, dead letters, commit |
 | `pilotlab_ingest_ack_lag_seconds` | histogram | hand-off to PUBACK of the oldest message of each batch |
 | `pilotlab_ingest_handoff_depth` / `_capacity` | gauge | messages waiting between paho and the writer, and the bound |
+| `pilotlab_ingest_handoff_refused_total` | counter | messages left unacked by a full hand-off (resent after a reconnect) |
 | `pilotlab_ingest_database_errors_total` | counter | batch attempts lost to a database connection failure (each is retried) |
 | `pilotlab_ingest_database_stalled`, `_held_unacked`, `_last_commit_age_seconds` | gauge | the stall (ingest/worker.py) |
 """
@@ -31,6 +32,8 @@ from threading import Thread
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from pilotlab.errors import ConfigError, RejectReason
 
@@ -45,7 +48,7 @@ class IngestMetrics:
     """The metrics of one worker, in a registry of their own."""
 
     def __init__(self, handoff_depth: Callable[[], int], handoff_capacity: int, *,
-                 registry: CollectorRegistry | None = None) -> None:
+                 handoff_refused: Callable[[], int] = lambda: 0, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.received = Counter("pilotlab_ingest_messages_received", "Messages taken from the broker and committed",
@@ -67,6 +70,9 @@ class IngestMetrics:
                       registry=r)
         depth.set_function(lambda: float(handoff_depth()))
         Gauge("pilotlab_ingest_handoff_capacity", "Bound of the hand-off", registry=r).set(handoff_capacity)
+        r.register(_ReadCounter("pilotlab_ingest_handoff_refused",
+                                "Messages left unacked because the hand-off stayed full (resent after a reconnect)",
+                                handoff_refused))
         self.database_errors = Counter("pilotlab_ingest_database_errors",
                                        "Batch attempts lost to a database connection failure (retried)", registry=r)
         ProcessCollector(registry=r)
@@ -123,3 +129,14 @@ class IngestMetrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class _ReadCounter(Collector):
+    """A counter whose value the hand-off keeps itself (read at scrape time: paho's thread
+    counts with a plain integer, no metrics call on its path)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def collect(self) -> list[CounterMetricFamily]:
+        return [CounterMetricFamily(self._name, self._documentation, value=float(self._read()))]

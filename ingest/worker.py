@@ -110,7 +110,8 @@ class IngestWorker:
         # Twice the receive window: a broker resending a resumed session's in-flight messages may
         # briefly overshoot ReceiveMaximum, and a full hand-off stalls paho's network thread.
         self.handoff = HandOff(2 * settings.receive_maximum)
-        self.metrics = IngestMetrics(self.handoff.__len__, self.handoff.capacity)
+        self.metrics = IngestMetrics(self.handoff.__len__, self.handoff.capacity,
+                                     handoff_refused=lambda: self.handoff.refused)
         self.metrics.watch_stats(self.stats)
         lpwa_sources = settings.network_server_sources()
         self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s,

@@ -51,9 +51,24 @@ def test_an_ingest_worker_serves_its_metrics_on_its_port(make_database: Callable
         assert samples[("pilotlab_ingest_batch_commit_seconds_count", ())] >= 1
         assert samples[("pilotlab_ingest_ack_lag_seconds_count", ())] >= 1
         assert ("pilotlab_ingest_handoff_depth", ()) in samples
+        assert samples[("pilotlab_ingest_handoff_refused_total", ())] == 0
         assert samples[("pilotlab_ingest_database_errors_total", ())] == 0
     finally:
         worker.stop()
+
+
+def test_messages_a_full_hand_off_refused_are_counted() -> None:
+    from prometheus_client import generate_latest
+
+    from ingest.handoff import HandOff, Inbound
+    from ingest.metrics import IngestMetrics
+
+    handoff = HandOff(1, full_hold_s=0.01)
+    metrics = IngestMetrics(handoff.__len__, handoff.capacity, handoff_refused=lambda: handoff.refused)
+    messages = [Inbound("t", b"{}", mid, 1, 0.0, 1) for mid in (1, 2, 3)]
+    assert handoff.put(messages[0]) and not handoff.put(messages[1]) and not handoff.put(messages[2])
+    samples = _samples(generate_latest(metrics.registry).decode())
+    assert samples[("pilotlab_ingest_handoff_refused_total", ())] == 2
 
 
 def test_metrics_port_zero_serves_nothing() -> None:
