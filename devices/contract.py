@@ -8,19 +8,23 @@ MQTT v5, QoS 1, JSON payloads (see devices.telemetry and the README).
 
 from __future__ import annotations
 
+import json
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from devices.json_payload import key_count, refuse_repeated_keys
 from devices.kinds import Channel, DeviceKind
-from devices.telemetry import Envelope, payload_model
+from devices.telemetry import PAYLOAD_MODELS, Envelope
 from pilotlab.errors import MessageRejected, RejectReason
 
 TOPIC_ROOT = "pilotlab/v1"
 ID_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 _ID = re.compile(ID_PATTERN)
 _CHANNELS = {c.value: c for c in Channel}
+_EVENT = Channel.EVENT
 
 
 class TopicAddress(NamedTuple):
@@ -57,20 +61,37 @@ def parse_topic(topic: str) -> TopicAddress:
 
 _RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
 
+# What a strict field expected, by pydantic error type, in the words of the contract (README).
+_EXPECTED = {
+    "int_type": "expected an integer", "int_parsing": "expected an integer", "int_from_float": "expected an integer",
+    "float_type": "expected a number", "float_parsing": "expected a number",
+    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+    "string_type": "expected a string", "dict_type": "expected an object", "list_type": "expected an array",
+    "model_type": "expected a JSON object", "model_attributes_type": "expected a JSON object",
+}
+
 
 def decode_payload(kind: DeviceKind, channel: Channel, payload: bytes) -> Envelope:
     """Parse and validate one JSON payload; raise MessageRejected with the reason on failure."""
     try:
-        return payload_model(kind, channel).model_validate_json(payload)
+        # The validator itself, not model_validate_json: one Python frame less on the hot path.
+        reading: Envelope = PAYLOAD_MODELS[kind, channel].__pydantic_validator__.validate_json(payload)
     except ValidationError as exc:
         raise rejection_from(exc) from None
+    # Models forbid unknown fields, so each top-level key is one field set; only an event's
+    # detail holds objects of its own.
+    keys = len(reading.__pydantic_fields_set__)
+    if channel is _EVENT:  # a module constant: an enum member looked up on its class costs ~0.06 us
+        keys += key_count(reading.__dict__["detail"])
+    refuse_repeated_keys(payload, keys)
+    return reading
 
 
 def rejection_from(exc: ValidationError) -> MessageRejected:
-    errors = exc.errors(include_url=False, include_input=False)
+    errors = exc.errors(include_url=False)
     first = errors[0]
     where = ".".join(str(p) for p in first["loc"]) or "payload"
-    detail = f"{where}: {first['msg']}"
+    detail = f"{where}: {_problem(first)}"
     if len(errors) > 1:
         detail += f" (and {len(errors) - 1} more)"
     kinds = {e["type"] for e in errors}
@@ -79,3 +100,24 @@ def rejection_from(exc: ValidationError) -> MessageRejected:
     if kinds <= _RANGE_ERRORS:
         return MessageRejected(RejectReason.OUT_OF_RANGE, detail)
     return MessageRejected(RejectReason.INVALID_PAYLOAD, detail)
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One error as the contract says it: "expected an integer, got true"."""
+    kind = error["type"]
+    if kind == "literal_error":
+        choices = ", ".join(f'"{c}"' for c in re.findall(r"'([^']*)'", error["ctx"]["expected"]))
+        return f"expected one of {choices}, got {_shown(error['input'])}"
+    expected = _EXPECTED.get(kind) or (error["msg"] if kind == "device_time" else None)
+    if expected is None:
+        return error["msg"]
+    return f"{expected}, got {_shown(error['input'])}"
+
+
+def _shown(value: Any) -> str:
+    """A refused value as JSON text, cut short."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -7,14 +7,19 @@ stored and flagged later by quality control, not rejected here.
 
 Every payload carries `ts` (device time: RFC 3339 with offset, or Unix epoch milliseconds) and
 `seq` (per-device counter shared by all of the device's channels, 0 … 2^32-1). Unknown fields are
-refused so that a typo in firmware is found on the first message, not after a month of pilot.
+refused, and types are strict (no `"seq": true`, no `"relay_on": "yes"`, no `"21.5"` for a
+number; an integer is fine where a number is expected), so that a firmware bug is found on the
+first message, not after a month of pilot.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic_core import CoreSchema
+from pydantic_core import core_schema as cs
 
 from devices.kinds import Channel, DeviceKind
 
@@ -22,13 +27,56 @@ SEQ_MAX = 2**32 - 1
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 
+# RFC 3339 date-time (section 5.6; T and Z may be lower case): seconds required, any fraction,
+# an offset required and written with a colon.
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+DEVICE_TIME_EXPECTED = "expected an RFC 3339 time with an offset or integer epoch milliseconds"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_ms(value: int) -> datetime:
+    """Epoch milliseconds outside 2000 … 9999, where pydantic would read the integer as seconds
+    or give up; clamped when no datetime can hold it. Either way refused later as out of range."""
+    try:
+        return _EPOCH + timedelta(milliseconds=value)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if value > 0 else datetime.min.replace(tzinfo=UTC)
+
+
+class _DeviceTimeSchema:
+    """`ts` as written: an RFC 3339 string (checked by pattern, parsed by pydantic) or a JSON integer
+    of epoch milliseconds. Never a bool, a float or a numeric string. In Python (readings that an
+    adapter built) an aware datetime is taken too. Everything but rare out-of-range integers is
+    validated inside pydantic-core, so the contract's hot path stays in Rust."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        text = cs.chain_schema([cs.str_schema(strict=True, pattern=RFC3339),
+                                cs.datetime_schema(strict=False, tz_constraint="aware")])
+        # pydantic reads integers from 2e10 up as milliseconds: give it only 2000-01-01 … 9999-12-31.
+        epoch_ms = cs.chain_schema([cs.int_schema(strict=True, ge=946_684_800_000, le=253_402_300_799_999),
+                                    cs.datetime_schema(strict=False)])
+        other_ms = cs.no_info_after_validator_function(_epoch_ms, cs.int_schema(strict=True))
+
+        def choice(*members: CoreSchema) -> CoreSchema:
+            return cs.union_schema(list(members), mode="left_to_right", custom_error_type="device_time",
+                                   custom_error_message=DEVICE_TIME_EXPECTED)
+
+        return cs.json_or_python_schema(
+            json_schema=choice(text, epoch_ms, other_ms),
+            python_schema=choice(cs.datetime_schema(strict=True, tz_constraint="aware"), text, epoch_ms, other_ms),
+        )
+
+
+DeviceTime = Annotated[datetime, _DeviceTimeSchema()]
+
 
 class Envelope(BaseModel):
-    """Fields every contract payload carries."""
+    """Fields every contract payload carries. Strict: a value must already have its field's JSON
+    type (an integer is taken where a number is expected, nothing else is converted)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
-    ts: AwareDatetime
+    ts: DeviceTime
     seq: int = Field(ge=0, le=SEQ_MAX)
 
 
@@ -84,10 +132,9 @@ class EnvSensorTelemetry(Envelope):
 
     @model_validator(mode="after")
     def _measures_something(self) -> EnvSensorTelemetry:
-        if all(
-            getattr(self, name) is None
-            for name in ("temperature_c", "humidity_pct", "pm25_ugm3", "pm10_ugm3", "co2_ppm", "noise_dba")
-        ):
+        # Spelled out: all(getattr(...) for ...) cost 0.6 us per reading on the ingest hot path.
+        if (self.temperature_c is None and self.humidity_pct is None and self.pm25_ugm3 is None
+                and self.pm10_ugm3 is None and self.co2_ppm is None and self.noise_dba is None):
             raise ValueError("an environment reading needs at least one measurement")
         return self
 
@@ -121,10 +168,14 @@ TELEMETRY_MODELS: dict[DeviceKind, type[Envelope]] = {
 }
 
 
+# The model a message on (device kind, channel) must satisfy; a plain lookup for the hot path.
+PAYLOAD_MODELS: dict[tuple[DeviceKind, Channel], type[Envelope]] = {
+    (kind, channel): TELEMETRY_MODELS[kind] if channel is Channel.TELEMETRY
+    else DeviceStatus if channel is Channel.STATUS else DeviceEvent
+    for kind in DeviceKind for channel in Channel
+}
+
+
 def payload_model(kind: DeviceKind, channel: Channel) -> type[Envelope]:
     """The model a message on `channel` from a device of `kind` must satisfy."""
-    if channel is Channel.TELEMETRY:
-        return TELEMETRY_MODELS[kind]
-    if channel is Channel.STATUS:
-        return DeviceStatus
-    return DeviceEvent
+    return PAYLOAD_MODELS[kind, channel]

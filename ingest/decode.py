@@ -46,6 +46,9 @@ METRIC_COLUMNS = (
 COLUMNS = tuple(name for name, _ in KEY_COLUMNS + METRIC_COLUMNS)
 STAGE_TYPES = tuple(pg_type for _, pg_type in KEY_COLUMNS + METRIC_COLUMNS)
 _METRIC_NAMES = tuple(name for name, _ in METRIC_COLUMNS)
+# Hot-path constants: an enum's .value is a property (~0.15 us), a member looked up on its class ~0.06 us.
+_CHANNEL_TEXT = {channel: channel.value for channel in Channel}
+_EVENT, _STATUS = Channel.EVENT, Channel.STATUS
 
 
 class DeadLetter(NamedTuple):
@@ -155,11 +158,11 @@ def row_of(reading: Envelope, device_id: str, device: DeviceEntry, channel: Chan
     metrics: list[Any] = [None] * len(_METRIC_NAMES)
     for name, position in _metric_positions(type(reading)):
         metrics[position] = values[name]
-    if channel is Channel.EVENT:
+    if channel is _EVENT:
         metrics[-1] = _detail_json(values.get("detail"))
-    if channel is Channel.STATUS and "\x00" in (values.get("firmware") or ""):
+    if channel is _STATUS and "\x00" in (values.get("firmware") or ""):
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
-    return (device_id, reading.seq, ts, ingest_time, channel.value, size, *metrics)
+    return (device_id, reading.seq, ts, ingest_time, _CHANNEL_TEXT[channel], size, *metrics)
 
 
 @functools.cache

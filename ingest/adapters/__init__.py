@@ -18,9 +18,9 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-import orjson
 import psycopg
 
+from devices import json_payload
 from devices.contract import TOPIC_ROOT
 from ingest.adapters import chirpstack, things_stack
 from ingest.adapters.link_directory import LinkDirectory
@@ -73,10 +73,7 @@ class AdapterSet:
                 _, _, pilot_id, gateway_id, channel = topic.split("/")
                 self.wifi.decode(message, pilot_id, gateway_id, channel, lookup, out, latest_allowed)
                 return
-            try:
-                body = orjson.loads(message.payload)
-            except orjson.JSONDecodeError as exc:
-                raise MessageRejected(RejectReason.MALFORMED_JSON, str(exc)) from None
+            body = json_payload.read(message.payload)
             if not isinstance(body, dict):
                 raise MessageRejected(RejectReason.MALFORMED_JSON, "expected a JSON object")
             parse = _PARSERS[chirpstack.TOPIC_PREFIX if topic.startswith(chirpstack.TOPIC_PREFIX) else things_stack.TOPIC_PREFIX]

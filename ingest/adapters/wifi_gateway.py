@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from devices.contract import ID_PATTERN, TopicAddress, rejection_from
+from devices.json_payload import key_count, refuse_repeated_keys
 from devices.kinds import Channel
-from devices.telemetry import SEQ_MAX
+from devices.telemetry import SEQ_MAX, DeviceTime
 from ingest.adapters.link_directory import LinkDirectory
 from ingest.adapters.readings import reading_row
 from ingest.adapters.records import Outputs
@@ -34,17 +35,17 @@ MAX_READINGS = 1000
 
 
 class GatewayBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    ts: AwareDatetime
+    ts: DeviceTime
     seq: int = Field(ge=0, le=SEQ_MAX)
     readings: list[dict[str, Any]] = Field(max_length=MAX_READINGS)
 
 
 class GatewayStatus(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    ts: AwareDatetime
+    ts: DeviceTime
     seq: int = Field(ge=0, le=SEQ_MAX)
     state: Literal["online", "offline", "rebooting", "error"]
     uptime_s: int | None = Field(default=None, ge=0, le=SEQ_MAX)
@@ -111,6 +112,9 @@ _ID = re.compile(ID_PATTERN)
 
 def _validate(model: type[GatewayBatch] | type[GatewayStatus], payload: bytes) -> Any:
     try:
-        return model.model_validate_json(payload)
+        value = model.model_validate_json(payload)
     except ValidationError as exc:
         raise rejection_from(exc) from None
+    # Unknown fields are refused, so each top-level key is one field set; entries keep all theirs.
+    refuse_repeated_keys(payload, len(value.model_fields_set) + key_count(getattr(value, "readings", None)))
+    return value

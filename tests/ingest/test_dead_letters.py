@@ -39,6 +39,10 @@ def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
         "malformed_json": (sw, b'{"ts": 1764000000000, "seq": ', "malformed_json"),
         "not_an_object": (sw, b"[1, 2, 3]", "invalid_payload"),
         "wrong_type": (sw, payloads.encode(payloads.switch(1, relay_on="maybe")), "invalid_payload"),
+        "bool_for_an_integer": (sw, payloads.encode(payloads.switch(True)), "invalid_payload"),
+        "text_for_a_number": (sw, payloads.encode(payloads.switch(1, power_w="21.5")), "invalid_payload"),
+        "repeated_key": (sw, b'{"ts": 1764000000000, "seq": 1, "seq": 2, "relay_on": true, "power_w": 1, '
+                             b'"energy_wh": 1}', "invalid_payload"),
         "missing_field": (sw, b'{"ts": 1764000000000, "seq": 1, "relay_on": true}', "invalid_payload"),
         "unknown_field": (sw, payloads.encode(payloads.switch(1, colour="red")), "invalid_payload"),
         "negative_seq": (sw, payloads.encode(payloads.switch(-1)), "out_of_range"),
@@ -63,7 +67,8 @@ def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
 
 
 @pytest.mark.parametrize("case", [
-    "malformed_json", "not_an_object", "wrong_type", "missing_field", "unknown_field", "negative_seq",
+    "malformed_json", "not_an_object", "wrong_type", "bool_for_an_integer", "text_for_a_number", "repeated_key",
+    "missing_field", "unknown_field", "negative_seq",
     "humidity_over_100", "latitude_over_90", "nan", "timestamp_without_zone", "timestamp_in_1970",
     "timestamp_next_month", "unknown_device", "unknown_channel", "too_large", "not_utf8",
 ])
