@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -109,18 +111,55 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _issue(args: argparse.Namespace, settings: Settings) -> int:
-    from scoring.issuing import issue_record
+    from scoring.issuing import sign_record, store_record
     from scoring.rubric import load_rubric
     from scoring.signing import load_private_key
     from store.connection import connect
 
+    out = _record_path(args.out)  # before the work: a bad --out costs nothing and stores nothing
     rubric = load_rubric(settings.rubric)
     key = load_private_key(settings.signing_key)
     with connect(settings.require_database_url(), autocommit=True) as conn:
-        issued = issue_record(conn, args.pilot, rubric, key, as_of=args.as_of, progress=_progress)
-    Path(args.out).write_bytes(issued.document)
-    print(f"record {issued.id} for {args.pilot}: verdict {issued.verdict}, score {issued.score:.2f}, written to {args.out}")
+        issued = sign_record(conn, args.pilot, rubric, key, as_of=args.as_of, progress=_progress)
+        _store_and_write(conn, lambda: store_record(conn, issued), issued.document, out)
+    print(f"record {issued.id} for {args.pilot}: verdict {issued.verdict}, score {issued.score:.2f}, written to {out}")
     return 0
+
+
+def _record_path(given: str) -> Path:
+    out = Path(given)
+    if out.is_dir():
+        raise ConfigError(f"cannot write the record to {out}: it is a directory; give a file name")
+    if not out.parent.is_dir():
+        raise ConfigError(f"cannot write the record to {out}: directory {out.parent} does not exist")
+    return out
+
+
+def _store_and_write(conn: Any, store: Callable[[], None], document: bytes, out: Path) -> None:
+    """The record both stored and written to `out`, or neither: written in full to a temporary file
+    beside `out` first, which replaces `out` inside the transaction that stores the row."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the record to {out}: {exc.strerror}") from None
+    placed = False
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(document)
+            file.flush()
+            os.fsync(file.fileno())
+        with conn.transaction():
+            store()
+            os.replace(temporary, out)
+            placed = True
+    except OSError as exc:
+        raise ConfigError(f"cannot write the record to {out}: {exc.strerror}") from None
+    except BaseException:
+        if placed:  # the commit failed after the file was put in place
+            out.unlink(missing_ok=True)
+        raise
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -146,8 +185,6 @@ def _keygen(args: argparse.Namespace) -> int:
     from scoring.signing import generate_key, key_id
 
     path = Path(args.file)
-    if path.exists():
-        raise ConfigError(f"{path} exists; refusing to overwrite a signing key")
     key = generate_key(path)
     print(f"Ed25519 key {key_id(key.public_key())}: private {path}, public {path}.pub")
     return 0

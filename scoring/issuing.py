@@ -28,19 +28,31 @@ class IssuedRecord:
     document: bytes
 
 
-def issue_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, key: Ed25519PrivateKey, *,
-                 as_of: datetime | None = None, progress: Progress | None = None) -> IssuedRecord:
+def sign_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, key: Ed25519PrivateKey, *,
+                as_of: datetime | None = None, progress: Progress | None = None) -> IssuedRecord:
+    """Score the pilot and sign its record; nothing is stored until `store_record`."""
     score = score_pilot(conn, pilot_id, rubric, as_of=as_of, progress=progress)
     issued_at = datetime.now(UTC).replace(microsecond=0)
     document = sign(record_body(score, issued_at), key)
-    issued = IssuedRecord(record_id(document), pilot_id, issued_at, rubric.rubric.version, score.fleet.verdict,
-                          round(score.fleet.score, 6), key_id(key.public_key()), document)
+    return IssuedRecord(record_id(document), pilot_id, issued_at, rubric.rubric.version, score.fleet.verdict,
+                        round(score.fleet.score, 6), key_id(key.public_key()), document)
+
+
+def store_record(conn: psycopg.Connection, issued: IssuedRecord) -> None:
+    """Keep a signed record byte for byte (within the caller's transaction, if any)."""
+    conn.execute(
+        "INSERT INTO reference_record (id, pilot_id, issued_at, rubric_version, verdict, score, key_id, document) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (issued.id, issued.pilot_id, issued.issued_at, issued.rubric_version, issued.verdict, issued.score,
+         issued.key_id, issued.document))
+
+
+def issue_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, key: Ed25519PrivateKey, *,
+                 as_of: datetime | None = None, progress: Progress | None = None) -> IssuedRecord:
+    """Score, sign and store a record."""
+    issued = sign_record(conn, pilot_id, rubric, key, as_of=as_of, progress=progress)
     with conn.transaction():
-        conn.execute(
-            "INSERT INTO reference_record (id, pilot_id, issued_at, rubric_version, verdict, score, key_id, document) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (issued.id, issued.pilot_id, issued.issued_at, issued.rubric_version, issued.verdict, issued.score,
-             issued.key_id, issued.document))
+        store_record(conn, issued)
     return issued
 
 

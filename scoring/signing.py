@@ -60,18 +60,48 @@ def public_key_from_pem(data: bytes, source: str = "public key") -> Ed25519Publi
 
 
 def generate_key(path: Path) -> Ed25519PrivateKey:
-    """Write a new private key to `path` (mode 0600) and its public key to `path` + '.pub'."""
+    """Write a new private key to `path` (mode 0600) and its public key to `path` + '.pub': both or
+    neither. ConfigError naming the path if either exists or cannot be written."""
+    public_path = Path(f"{path}.pub")
+    for target in (path, public_path):
+        if target.exists() or target.is_symlink():
+            raise ConfigError(f"{target} exists; refusing to overwrite a signing key")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    Path(f"{path}.pub").write_bytes(public_pem(key.public_key()))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.filename} is not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    written: list[Path] = []
+    try:
+        for target, data, mode in ((path, pem, 0o600), (public_path, public_pem(key.public_key()), 0o644)):
+            _write_new(target, data, mode)
+            written.append(target)
+    except OSError as exc:
+        for done in written:
+            done.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {exc.filename}: {exc.strerror}") from None
     return key
 
 
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create `path` (never over an existing file) holding `data`; on any failure no file remains."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def ensure_key(path: Path) -> Ed25519PrivateKey:
-    """The key at `path`, generated first if absent (the demo's key)."""
-    return load_private_key(path) if path.exists() else generate_key(path)
+    """The key at `path`, generated first if absent (the demo's key; a public key left without its
+    private key is replaced)."""
+    if path.exists():
+        return load_private_key(path)
+    Path(f"{path}.pub").unlink(missing_ok=True)
+    return generate_key(path)

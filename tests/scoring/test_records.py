@@ -112,3 +112,63 @@ def test_cli_scores_a_pilot_with_progress(database_url, scored_pilot):
     answer = _cli("score", scored_pilot.pilot_id, "--as-of", "2024-01-05T00:00:00Z", "--database-url", database_url)
     assert answer.returncode == 0, answer.stderr
     assert "scoring devices 2/2" in answer.stderr and "verdict not_eligible" in answer.stdout
+
+
+def _one_line_error(answer: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    assert answer.returncode == 2, (answer.returncode, answer.stdout, answer.stderr)
+    assert "Traceback" not in answer.stderr
+    lines = [line for line in answer.stderr.splitlines() if line.strip() and not line.startswith("scoring devices")]
+    assert len(lines) == 1, answer.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def _records_of(db, pilot_id: str) -> int:
+    return db.execute("SELECT count(*) FROM reference_record WHERE pilot_id = %s", (pilot_id,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("where", ["missing directory", "a directory"])
+def test_cli_issuing_to_an_unwritable_out_path_says_so_in_one_line_and_stores_nothing(
+        db, database_url, scored_pilot, key_pair, tmp_path, where):
+    _, private, _ = key_pair
+    out = tmp_path / "no-such-dir" / "record.json" if where == "missing directory" else tmp_path
+    answer = _cli("record", "issue", scored_pilot.pilot_id, "--out", str(out), "--as-of", "2024-01-05T00:00:00Z",
+                  "--database-url", database_url, "--signing-key", str(private))
+    _one_line_error(answer, "pilotlab: ", str(out))
+    assert _records_of(db, scored_pilot.pilot_id) == 0
+    assert not (tmp_path / "no-such-dir").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signing.pem", "signing.pem.pub"]  # no temporary file left
+
+
+def test_cli_issuing_stores_the_record_it_wrote_byte_for_byte(db, database_url, scored_pilot, key_pair, tmp_path):
+    _, private, _ = key_pair
+    out = tmp_path / "record.json"
+    answer = _cli("record", "issue", scored_pilot.pilot_id, "--out", str(out), "--as-of", "2024-01-05T00:00:00Z",
+                  "--database-url", database_url, "--signing-key", str(private))
+    assert answer.returncode == 0, answer.stderr
+    stored = db.execute("SELECT document FROM reference_record WHERE pilot_id = %s", (scored_pilot.pilot_id,)).fetchall()
+    assert [bytes(row[0]) for row in stored] == [out.read_bytes()]
+
+
+def test_cli_keygen_to_an_unwritable_path_says_so_in_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    _one_line_error(_cli("record", "keygen", str(blocker / "key.pem")), str(blocker / "key.pem"))
+    assert blocker.read_text() == "not a directory"
+
+
+def test_cli_keygen_leaves_no_private_key_behind_when_the_public_key_cannot_be_written(tmp_path):
+    key = tmp_path / "key.pem"
+    Path(f"{key}.pub").mkdir()
+    _one_line_error(_cli("record", "keygen", str(key)), f"{key}.pub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.pem.pub"]
+
+
+def test_cli_keygen_writes_a_private_key_only_its_owner_reads_and_its_public_key(tmp_path):
+    key = tmp_path / "keys" / "key.pem"
+    answer = _cli("record", "keygen", str(key))
+    assert answer.returncode == 0, answer.stderr
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert load_public_key(Path(f"{key}.pub"))
+    assert sorted(p.name for p in key.parent.iterdir()) == ["key.pem", "key.pem.pub"]
