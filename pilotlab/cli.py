@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -96,9 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace, **mapping: str) -> Settings:
-    """Settings from the environment, overridden by the flags that were given."""
-    overrides = {}
+def _settings(args: argparse.Namespace, *, running_demo: bool = True, **mapping: str) -> Settings:
+    """Settings, most specific first: the flags given, then PILOTLAB_* variables, then (unless the
+    command names a database) the demo running in the data dir (pilotlab.demo_state), then defaults."""
+    overrides: dict[str, Any] = {}
     for flag in ("database_url", "mqtt_url", "worker_id", "share_group", "data_dir"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -107,13 +108,24 @@ def _settings(args: argparse.Namespace, **mapping: str) -> Settings:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field_name] = value
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    if not running_demo or settings.database_url is not None:
+        return settings
+    from pilotlab.demo_state import running_demo as find_demo
+
+    demo = find_demo(settings.data_dir)
+    if demo is None:
+        return settings
+    print(f"pilotlab: using the demo running in {settings.data_dir} (pid {demo.pid}): its database, broker, "
+          f"rubric and signing key, unless given", file=sys.stderr)
+    from_demo = {name: value for name, value in demo.settings().items() if name not in settings.model_fields_set}
+    return Settings(**{**overrides, **from_demo})
 
 
 def _demo(args: argparse.Namespace) -> int:
     from pilotlab.demo import run_demo
 
-    return run_demo(_settings(args, api_port="api_port"), devices_per_kind=args.devices_per_kind,
+    return run_demo(_settings(args, running_demo=False, api_port="api_port"), devices_per_kind=args.devices_per_kind,
                     broker=args.broker)
 
 

@@ -6,12 +6,14 @@
                `pilotlab ingest --worker-id demo-1`, `pilotlab api`, `pilotlab simulate --speed 20`
 
 Services reach the children through PILOTLAB_DATABASE_URL, PILOTLAB_MQTT_URL and
-PILOTLAB_API_PORT. The children run in their own sessions, so a Ctrl-C in the terminal reaches
-only this process, which stops everything in data-flow order: simulator, ingest (SIGTERM: it
-commits and acks what it holds), api, broker, database; each step escalates to SIGKILL after its
-share of a 15 s budget. A child that exits on its own is reported with its exit code and the
-stack is stopped the same way (exit code 1). Children also get a parent-death signal, so even a
-SIGKILLed demo leaves nothing running.
+PILOTLAB_API_PORT; the `pilotlab` command in another terminal reaches them through
+<data-dir>/demo.json (pilotlab.demo_state), written once the API listens, removed at the stop.
+The children run in their own sessions, so a Ctrl-C in the terminal reaches only this process,
+which stops everything in data-flow order: simulator, ingest (SIGTERM: it commits and acks what
+it holds), api, broker, database; each step escalates to SIGKILL after its share of a 15 s budget.
+A child that exits on its own is reported with its exit code and the stack is stopped the same
+way (exit code 1). Children also get a parent-death signal, so even a SIGKILLed demo leaves
+nothing running.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal, cast
 
+from pilotlab.demo_state import DemoState, remove_state, write_state
 from pilotlab.embedded.lifetime import die_with_parent, stop_process
 from pilotlab.embedded.ports import accepts_connections, free_port
 from pilotlab.errors import ServiceUnavailable
@@ -139,16 +142,21 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
     env = _child_env(settings, database_url, mqtt_url, api_port)
     from pilotlab.scoring_commands import demo_scoring_env  # signing key + demo rubric (issue 4)
 
-    env.update(demo_scoring_env(data_dir))
+    scoring_env = demo_scoring_env(data_dir)
+    env.update(scoring_env)
     env["PILOTLAB_LPWA_SOURCES"] = _demo_lpwa_sources(mqtt_url, v5_only="embedded iotcore" in broker_note)
     stack.spawn("ingest", ["ingest", "--worker-id", "demo-1"], env)
     stack.spawn("api", ["api"], env)
     _wait_for_api(settings.api_host, api_port, stack)
+    base = f"http://{settings.api_host}:{api_port}"
+    state = DemoState(pid=os.getpid(), database_url=database_url, mqtt_url=mqtt_url, api_url=base,
+                      signing_key=scoring_env["PILOTLAB_SIGNING_KEY"], rubric=scoring_env["PILOTLAB_RUBRIC"])
+    state_file = write_state(data_dir, state)  # the CLI in another terminal reads it (pilotlab.demo_state)
+    stack.add(_Service("state file", lambda timeout: remove_state(data_dir, state.pid), lambda: None))
     stack.spawn("simulator", ["simulate", "--pilot", str(pilot.pilot_id), "--speed", str(SIMULATOR_SPEED)], env)
 
     _start_link_simulators(mqtt_url, str(pilot.pilot_id), stack)
 
-    base = f"http://{settings.api_host}:{api_port}"
     device_ids = [str(d) for d in pilot.device_ids]
     first = device_ids[0] if device_ids else "<device-id>"
     _say("\n".join([
@@ -167,6 +175,8 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
         f"{base}/devices/demo-lora-env-1/receptions, {base}/devices/demo-lora-env-2/uplink-loss",
         f"  Wi-Fi gw   {base}/gateways/demo-wifi-gw-1/health, {base}/devices/demo-wifi-switch-1/telemetry",
         f"  score      {base}/pilots/{pilot.pilot_id}/score   (records: POST {base}/pilots/{pilot.pilot_id}/records)",
+        f"  CLI        {_pilotlab_command()} score {pilot.pilot_id}   (another terminal, this directory: uses this "
+        f"demo's database, rubric and signing key, from {_shown(state_file)})",
     ]))
 
     while True:
@@ -177,6 +187,20 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
             _say(f"{name} exited unexpectedly with code {code}; stopping the demo", err=True)
             return 1
         stack.stop_flag.wait(SUPERVISE_POLL_S)
+
+
+def _pilotlab_command() -> str:
+    """How to run `pilotlab` from here: the venv's script, relative to the current directory when
+    inside it (`.venv/bin/pilotlab`); `pilotlab` if the venv is not where this Python lives."""
+    script = Path(sys.executable).parent / "pilotlab"
+    return _shown(script) if script.exists() else "pilotlab"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _database(settings: Settings, data_dir: Path, stack: _Stack) -> tuple[str, str]:

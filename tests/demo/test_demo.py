@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,15 +70,17 @@ def _demo_env() -> dict[str, str]:
 def start_demo(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     demos: list[Demo] = []
 
-    def start(*flags: str) -> Demo:
+    def start(*flags: str, cwd: Path | None = None) -> Demo:
+        """A demo with a fresh data dir; with `cwd`, started there as scripts/demo.sh starts it (no
+        --data-dir: its state goes to cwd/.pilotlab)."""
         port = free_port()
         output = tmp_path / f"demo{len(demos)}.out"
-        data_dir = tmp_path / f"data{len(demos)}"
+        data_dir = tmp_path / f"data{len(demos)}" if cwd is None else cwd / ".pilotlab"
+        where = ["--data-dir", str(data_dir)] if cwd is None else []
         with open(output, "wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "pilotlab", "demo", "--data-dir", str(data_dir), "--api-port", str(port),
-                 *flags],
-                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_demo_env(),
+                [sys.executable, "-m", "pilotlab", "demo", *where, "--api-port", str(port), *flags],
+                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_demo_env(), cwd=cwd,
             )
         demo = Demo(process, output, data_dir, f"http://127.0.0.1:{port}", time.monotonic())
         demos.append(demo)
@@ -193,3 +196,50 @@ def test_demo_with_an_unreachable_broker_exits_2_and_stops_the_database_it_start
     assert "pilotlab: cannot reach the MQTT broker" in result.stderr
     assert "Traceback" not in result.stderr
     assert survivors(set(), mentioning=str(tmp_path)) == {}
+
+
+def _api_call(demo: Demo, method: str, path: str, body: bytes | None = None,
+              content_type: str = "application/json") -> object:
+    request = urllib.request.Request(f"{demo.api}{path}", data=body, method=method,
+                                     headers={"Authorization": f"Bearer {demo.api_key()}", "Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_the_cli_in_another_terminal_uses_the_running_demos_services_rubric_and_key_with_no_flags(
+    start_demo, tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    demo = start_demo("--broker", "iotcore", cwd=checkout)
+    _wait_for_telemetry_of_every_device(demo)
+    cli_line = next(line for line in demo.text().splitlines() if line.strip().startswith("CLI "))
+    assert (checkout / cli_line.split()[1]).exists(), cli_line  # the banner names a pilotlab that runs
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pilotlab", *args], cwd=checkout, env=_demo_env(),
+                              capture_output=True, text=True, timeout=120)
+
+    # a minute boundary at least 30 s ago: no late reading can still change the window
+    as_of = (datetime.now(UTC) - timedelta(seconds=30)).replace(second=0, microsecond=0)
+    stamp = as_of.isoformat().replace("+00:00", "Z")
+    scored = cli("score", "demo-pilot", "--as-of", stamp, "--json")
+    assert scored.returncode == 0, scored.stderr
+    by_cli = json.loads(scored.stdout)
+    by_api = _api_call(demo, "GET", f"/pilots/demo-pilot/score?as_of={stamp}")
+    assert isinstance(by_api, dict)
+    assert by_cli["rubric_version"] == by_api["rubric_version"] == "1-demo"
+    assert (by_cli["score"], by_cli["verdict"]) == (by_api["score"], by_api["verdict"])
+
+    issued = cli("record", "issue", "demo-pilot", "--out", "record.json", "--as-of", stamp)
+    assert issued.returncode == 0, issued.stderr
+    document = (checkout / "record.json").read_text()
+    verdict = _api_call(demo, "POST", "/records/verify", json.dumps({"document": document}).encode())
+    assert verdict == {"valid": True, "reason": None, "pilot_id": "demo-pilot", "verdict": by_api["verdict"],
+                       "score": by_api["score"], "issued_at": json.loads(document)["record"]["issued_at"]}
+
+    demo.process.send_signal(signal.SIGINT)
+    assert _assert_stops_within(demo, STOP_WITHIN_S) == 0
+    after = cli("score", "demo-pilot")
+    assert after.returncode == 2 and "PILOTLAB_DATABASE_URL" in after.stderr, after.stderr
