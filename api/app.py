@@ -77,4 +77,5 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     from api import scoring  # scores, records, daily rescoring (issue 4)
 
     scoring.install(app, settings)
+    auth.document_public_routes(app)
     return app

@@ -16,11 +16,11 @@ The key is never logged; only its public id is (`request.state.principal.key_id`
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import psycopg
-from fastapi import HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
@@ -125,3 +125,20 @@ async def authorize(request: Request,
                                         dict(request.path_params), request.query_params.multi_items(), body)
     request.state.principal = principal
     return principal
+
+
+def document_public_routes(app: FastAPI) -> None:
+    """Make the OpenAPI say `security: []` on the operations access.policy makes public: the
+    app-wide `authorize` dependency would otherwise list the Bearer scheme on every operation."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI builds it once and keeps it
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                rule = rule_for(method.upper(), path)
+                if rule is not None and rule.public:
+                    operation["security"] = []
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -234,8 +234,8 @@ def test_the_cli_in_another_terminal_uses_the_running_demos_services_rubric_and_
 
     issued = cli("record", "issue", "demo-pilot", "--out", "record.json", "--as-of", stamp)
     assert issued.returncode == 0, issued.stderr
-    document = (checkout / "record.json").read_text()
-    verdict = _api_call(demo, "POST", "/records/verify", json.dumps({"document": document}).encode())
+    document = (checkout / "record.json").read_bytes()  # posted as is, as the README's curl does
+    verdict = _api_call(demo, "POST", "/records/verify", document, content_type="application/x-www-form-urlencoded")
     assert verdict == {"valid": True, "reason": None, "pilot_id": "demo-pilot", "verdict": by_api["verdict"],
                        "score": by_api["score"], "issued_at": json.loads(document)["record"]["issued_at"]}
 
