@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -133,6 +134,21 @@ def _wait_for_telemetry_of_every_device(demo: Demo) -> list[str]:
                          f"{demo.text()[-3000:]}")
 
 
+def _assert_banner_links_say_they_need_the_key_and_its_curl_example_works(demo: Demo) -> None:
+    banner = demo.text().splitlines()
+    links = [i for i, line in enumerate(banner) if f"{demo.api}/" in line and "/docs" not in line]
+    note = next(i for i, line in enumerate(banner) if "401" in line and "browser" in line)
+    assert note < min(links), "the note comes before the first link"
+    health = next(line.split()[1] for line in banner if line.strip().startswith("health "))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(health, timeout=5)  # what a browser does
+    assert refused.value.code == 401
+    curl = next(line.split(None, 1)[1] for line in banner if "curl " in line and "Bearer plk_" in line)
+    answer = subprocess.run(shlex.split(curl) + ["--fail"], capture_output=True, text=True, timeout=30)
+    assert answer.returncode == 0, answer.stderr
+    assert _readings(json.loads(answer.stdout))
+
+
 def _assert_stops_within(demo: Demo, seconds: float) -> int:
     try:
         code = demo.process.wait(seconds)
@@ -155,6 +171,7 @@ def test_demo_serves_telemetry_of_every_seeded_device_within_30_s_and_ctrl_c_sto
     devices = _wait_for_telemetry_of_every_device(demo)
     assert len(devices) >= 3
     assert f"{demo.api}/docs" in demo.text()
+    _assert_banner_links_say_they_need_the_key_and_its_curl_example_works(demo)
     assert f"embedded {broker}" in demo.text()
     demo.record_children()
     assert len(demo.seen_pids) >= 5, "postgres, broker, ingest, api and simulator ran as children"
