@@ -1,14 +1,18 @@
-"""Errors to HTTP answers: every failure is `{"detail": "..."}` saying what to fix.
+"""Errors to HTTP answers: every failure is `{"detail": "..."}` saying what to fix, with the status
+pilotlab.errors.ANSWERS gives the error's class (the one table, shared with the CLI):
 
-    NotFound                          404
-    Conflict (id taken, referenced)   409
-    UnknownReference, InvalidValue    422   (the body names something absent or inconsistent)
-    request validation                422   plus `errors: [{field, message}]`
-    psycopg IntegrityError            409   (a rule the store did not translate)
-    statement timeout                 503   (the request's work ran past Settings.api_statement_timeout_s)
-    database unreachable              503
+    ConfigError (misconfigured server)    503   names the setting the operator must set; the
+                                                message, which may name server files, is logged
+    ServiceUnavailable                    503
+    InvalidRequest                        422   (UnknownReference, InvalidValue, InvalidWindow, …)
+    NotFound                              404
+    Conflict (id taken, referenced)       409
+    request validation                    422   plus `errors: [{field, message}]`
 
-Tracebacks are logged for bugs only, never sent.
+Errors of the libraries below answer as the pilotlab class they amount to (`_FOREIGN`): a
+database refusal as Conflict or InvalidRequest, an unreachable database or a statement past
+Settings.api_statement_timeout_s as ServiceUnavailable. Tracebacks are logged for bugs only,
+never sent.
 """
 
 from __future__ import annotations
@@ -21,10 +25,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
-from pilotlab.errors import Conflict, NotFound, ServiceUnavailable
-from store.registry import InvalidValue, UnknownReference
+from pilotlab.errors import ConfigError, Conflict, InvalidRequest, PilotlabError, ServiceUnavailable, answer_for
 
 log = logging.getLogger(__name__)
+
+# Library errors, nearest class first, and the pilotlab class each answers as.
+_FOREIGN: dict[type[Exception], type[PilotlabError]] = {
+    psycopg.errors.QueryCanceled: ServiceUnavailable,  # statement_timeout; an OperationalError, said apart
+    psycopg.IntegrityError: Conflict,
+    psycopg.DataError: InvalidRequest,
+    psycopg.OperationalError: ServiceUnavailable,
+    PoolTimeout: ServiceUnavailable,
+}
 
 
 def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
@@ -47,43 +59,36 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     return _problem(422, f"invalid request: {summary}", errors)
 
 
-async def _not_found(_: Request, exc: Exception) -> JSONResponse:
-    return _problem(404, str(exc))
-
-
-async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-    status = 422 if isinstance(exc, (UnknownReference, InvalidValue)) else 409
+async def _pilotlab(request: Request, exc: Exception) -> JSONResponse:
+    status = answer_for(exc).http_status
+    if isinstance(exc, ConfigError):
+        log.error("%s %s: misconfigured: %s", request.method, request.url.path, exc)
+        what = f"its operator must set {exc.setting}" if exc.setting else "its operator must fix its settings"
+        return _problem(status, f"this server is misconfigured for this request: {what} (its log says what is wrong)")
+    if isinstance(exc, ServiceUnavailable):
+        log.warning("unavailable: %s", exc)
+        return _problem(status, "the database is unreachable; try again shortly")
     return _problem(status, str(exc))
 
 
-async def _integrity(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, psycopg.IntegrityError)
-    return _problem(409, f"the database refused the change: {exc.diag.message_primary}")
-
-
-async def _data_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, psycopg.DataError)
-    return _problem(422, f"a value cannot be stored: {exc.diag.message_primary or exc}")
-
-
-async def _timed_out(request: Request, exc: Exception) -> JSONResponse:
-    limit = request.app.state.settings.api_statement_timeout_s
-    log.warning("%s %s: a statement ran past the %g s statement timeout", request.method, request.url.path, limit)
-    return _problem(503, f"the request's database work ran past the {limit:g} s limit "
-                         f"(PILOTLAB_API_STATEMENT_TIMEOUT_S); narrow the request or try again later")
-
-
-async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+async def _foreign(request: Request, exc: Exception) -> JSONResponse:
+    kind = next(ours for theirs, ours in _FOREIGN.items() if isinstance(exc, theirs))
+    status = answer_for(kind()).http_status
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        limit = request.app.state.settings.api_statement_timeout_s
+        log.warning("%s %s: a statement ran past the %g s statement timeout", request.method, request.url.path, limit)
+        return _problem(status, f"the request's database work ran past the {limit:g} s limit "
+                                f"(PILOTLAB_API_STATEMENT_TIMEOUT_S); narrow the request or try again later")
+    if isinstance(exc, psycopg.IntegrityError):
+        return _problem(status, f"the database refused the change: {exc.diag.message_primary}")
+    if isinstance(exc, psycopg.DataError):
+        return _problem(status, f"a value cannot be stored: {exc.diag.message_primary or exc}")
     log.warning("database unavailable: %s", exc)
-    return _problem(503, "the database is unreachable; try again shortly")
+    return _problem(status, "the database is unreachable; try again shortly")
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Conflict, _conflict)
-    app.add_exception_handler(psycopg.IntegrityError, _integrity)
-    app.add_exception_handler(psycopg.DataError, _data_error)
-    app.add_exception_handler(psycopg.errors.QueryCanceled, _timed_out)
-    for unreachable in (psycopg.OperationalError, PoolTimeout, ServiceUnavailable):
-        app.add_exception_handler(unreachable, _unavailable)
+    app.add_exception_handler(PilotlabError, _pilotlab)
+    for foreign in _FOREIGN:
+        app.add_exception_handler(foreign, _foreign)

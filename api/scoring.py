@@ -1,8 +1,8 @@
 """Scoring in the API: the rubric and signing key from settings, error mapping, daily rescoring.
 
-`install(app, settings)` mounts api.routes.scores and api.routes.records, answers a rubric or key
-problem with 422 naming the field (ConfigError / RubricError), and, when `daily_rescoring` is set,
-runs scoring.schedule.DailyRescoring for the app's lifetime.
+`install(app, settings)` mounts api.routes.scores and api.routes.records and, when
+`daily_rescoring` is set, runs scoring.schedule.DailyRescoring for the app's lifetime. A rubric or
+signing key that cannot be used is a ConfigError: a 503 naming the setting (api.errors).
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from contextlib import asynccontextmanager
 from functools import cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from api.routes import records, scores
-from pilotlab.errors import ConfigError
 from pilotlab.settings import Settings
 from scoring.rubric import LoadedRubric, load_rubric
 from scoring.schedule import DailyRescoring
@@ -39,13 +37,8 @@ class ScoringConfig:
         return load_private_key(self.settings.signing_key)
 
 
-async def _config_error(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.scoring = ScoringConfig(settings)
-    app.add_exception_handler(ConfigError, _config_error)
     app.include_router(scores.router)
     app.include_router(records.router)
     if not (settings.daily_rescoring and settings.database_url):

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from pilotlab import __version__
-from pilotlab.errors import PilotlabError
+from pilotlab.errors import PilotlabError, answer_for
 from pilotlab.settings import Settings
 
 EXIT_USAGE = 2
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except PilotlabError as exc:
         print(f"pilotlab: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return answer_for(exc).exit_code
     except KeyboardInterrupt:
         return 130
 

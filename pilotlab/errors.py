@@ -1,11 +1,13 @@
-"""The error hierarchy shared by every pilotlab package.
+"""The error hierarchy shared by every pilotlab package, and how the edges answer each class.
 
 This module imports nothing of ours, so any package may depend on it. Errors raised at the edges
-(CLI, HTTP) turn into one clear line or a 4xx body; a traceback means a bug.
+(CLI, HTTP) turn into one clear line and the answer `ANSWERS` gives their class (an HTTP status,
+a CLI exit code); a traceback means a bug.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -14,18 +16,34 @@ class PilotlabError(Exception):
 
 
 class ConfigError(PilotlabError):
-    """A setting, argument or file the operator gave cannot be used."""
+    """A setting, argument or file the operator gave cannot be used. `setting` names the variable
+    to fix when there is one: a server answers with it alone and keeps the message (which may
+    name its files) for its log."""
+
+    setting: str | None = None
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        if setting is not None:
+            self.setting = setting
 
 
 class ServiceUnavailable(PilotlabError):
     """The database or the MQTT broker cannot be reached."""
 
 
+class InvalidRequest(PilotlabError):
+    """What the caller asked for cannot be done as asked (a field naming nothing, a value breaking
+    a rule, an unknown time zone); the message says what to change."""
+
+
 class RubricError(ConfigError):
     """A scoring rubric that does not parse or validate; the message names the field."""
 
+    setting = "PILOTLAB_RUBRIC"
 
-class InvalidWindow(ConfigError):
+
+class InvalidWindow(InvalidRequest):
     """A scoring window that cannot be scored: it ends in the future, before the pilot starts, or
     spans more than the longest window scored at once; the message says which."""
 
@@ -75,3 +93,35 @@ class MessageRejected(PilotlabError):
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the edges answer an error: the HTTP status of its Problem and the CLI's exit code."""
+
+    http_status: int
+    exit_code: int
+
+
+# The one table from error class to answer (api/errors.py and the CLI read it); an error answers
+# as its nearest class listed here. A misconfigured server is the operator's to fix, not the
+# caller's: 503, never a 4xx. The CLI's errors are all the operator's and exit 2, but for a
+# record found invalid (1: "checked, and it is not").
+ANSWERS: dict[type[PilotlabError], Answer] = {
+    ConfigError: Answer(503, 2),         # misconfiguration
+    ServiceUnavailable: Answer(503, 2),  # database or broker unreachable, or too busy
+    InvalidRequest: Answer(422, 2),      # the request cannot be done as asked
+    NotFound: Answer(404, 2),
+    Conflict: Answer(409, 2),            # contradicts what is stored
+    RecordInvalid: Answer(422, 1),
+    PilotlabError: Answer(500, 2),       # a class not listed yet: a bug to fix here
+}
+
+
+def answer_for(error: BaseException) -> Answer:
+    """The answer of the nearest class of `error` in ANSWERS (500 and exit 2 for any other)."""
+    for cls in type(error).__mro__:
+        found = ANSWERS.get(cls)
+        if found is not None:
+            return found
+    return ANSWERS[PilotlabError]

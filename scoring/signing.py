@@ -26,18 +26,22 @@ def public_pem(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+SIGNING_KEY_SETTING = "PILOTLAB_SIGNING_KEY"
+
+
 def load_private_key(path: Path | None) -> Ed25519PrivateKey:
     if path is None:
         raise ConfigError("no signing key configured: set PILOTLAB_SIGNING_KEY to an Ed25519 PEM file "
-                          "(`pilotlab record keygen FILE` makes one)")
+                          "(`pilotlab record keygen FILE` makes one)", setting=SIGNING_KEY_SETTING)
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     except OSError as exc:
-        raise ConfigError(f"cannot read the signing key {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the signing key {path}: {exc.strerror}", setting=SIGNING_KEY_SETTING) from None
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"signing key {path} is not an unencrypted PEM private key: {exc}") from None
+        raise ConfigError(f"signing key {path} is not an unencrypted PEM private key: {exc}",
+                          setting=SIGNING_KEY_SETTING) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"signing key {path} is not an Ed25519 key")
+        raise ConfigError(f"signing key {path} is not an Ed25519 key", setting=SIGNING_KEY_SETTING)
     return key
 
 

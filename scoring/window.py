@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg.rows import class_row
 
-from pilotlab.errors import ConfigError, InvalidWindow, NotFound
+from pilotlab.errors import InvalidRequest, InvalidWindow, NotFound
 from scoring.rubric import Rubric
 
 AS_OF_TOLERANCE = timedelta(minutes=5)  # a client's clock a little ahead of the server's
@@ -86,7 +86,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}: use an IANA name such as 'Asia/Seoul'") from None
+        raise InvalidRequest(f"unknown time zone {name!r}: use an IANA name such as 'Asia/Seoul'") from None
 
 
 def local_midnight(now: datetime, tz: str) -> datetime:

@@ -27,14 +27,14 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import class_row
 
-from pilotlab.errors import Conflict, NotFound
+from pilotlab.errors import Conflict, InvalidRequest, NotFound
 
 
-class UnknownReference(Conflict):
+class UnknownReference(InvalidRequest):
     """A field names a firm, pilot or gateway that does not exist (HTTP 422)."""
 
 
-class InvalidValue(Conflict):
+class InvalidValue(InvalidRequest):
     """Values that break a rule the schema enforces across fields (HTTP 422)."""
 
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.database import Db, ScoringDb
 from api.routes.scores import AsOf, rubric_of
 from api.schemas import Problem
-from pilotlab.errors import ConfigError, RecordInvalid
+from pilotlab.errors import ConfigError, InvalidRequest, RecordInvalid
 from scoring.issuing import IssuedRecord, get_record, issue_record, list_records
 from scoring.records import plain, verify
 from scoring.signing import public_key_from_pem, public_pem
@@ -121,4 +121,4 @@ def _given_key(pem: str) -> Ed25519PublicKey:
     try:
         return public_key_from_pem(pem.encode())
     except ConfigError as exc:  # the caller's key, not the server's configuration
-        raise HTTPException(422, f"public_key: {exc}") from None
+        raise InvalidRequest(f"public_key: {exc}") from None

@@ -72,7 +72,7 @@ def score_history(pilot_id: str, conn: Db, limit: Annotated[int, Query(ge=1, le=
 
 @router.put("/pilots/{pilot_id}/timezone", summary="Set the pilot's time zone (days and daily counts)")
 def set_timezone(pilot_id: str, body: TimezoneIn, conn: Db) -> dict[str, str]:
-    zone(body.timezone)  # ConfigError -> 422 naming the zone
+    zone(body.timezone)  # InvalidRequest -> 422 naming the zone
     load_pilot(conn, pilot_id)
     conn.execute("UPDATE pilot SET timezone = %s WHERE id = %s", (body.timezone, pilot_id))
     return {"pilot_id": pilot_id, "timezone": body.timezone}

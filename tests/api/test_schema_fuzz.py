@@ -40,12 +40,17 @@ class ServedApi:
 
 
 @pytest.fixture(scope="module")
-def api(make_database: Callable[[], str]) -> Iterator[ServedApi]:
-    """The API served by uvicorn on a free port, on a throwaway migrated database of its own."""
+def api(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
+    """The API served by uvicorn on a free port, on a throwaway migrated database of its own, set up
+    as its operator would (with a signing key: without one, records answer 503, as they should)."""
+    from scoring.signing import generate_key
+
     url = make_database()
+    key = tmp_path_factory.mktemp("fuzz-key") / "signing.pem"
+    generate_key(key)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=url)), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=url, signing_key=key)), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
