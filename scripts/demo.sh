@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "pilotlab: starting the demo (a few seconds; Ctrl-C stops it)" >&2
 exec .venv/bin/pilotlab demo "$@"

@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+echo "pilotlab: running the test suite" >&2
 exec .venv/bin/python -m pytest "$@"
