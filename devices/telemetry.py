@@ -17,7 +17,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 from pydantic_core import core_schema as cs
 
@@ -26,12 +27,14 @@ from devices.kinds import Channel, DeviceKind
 SEQ_MAX = 2**32 - 1
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+BATTERY = "battery charge, %"
 
 # RFC 3339 date-time (section 5.6; T and Z may be lower case): seconds required, any fraction,
 # an offset required and written with a colon.
 RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 DEVICE_TIME_EXPECTED = "expected an RFC 3339 time with an offset or integer epoch milliseconds"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_MS_2000, EPOCH_MS_END_9999 = 946_684_800_000, 253_402_300_799_999
 
 
 def _epoch_ms(value: int) -> datetime:
@@ -53,7 +56,7 @@ class _DeviceTimeSchema:
         text = cs.chain_schema([cs.str_schema(strict=True, pattern=RFC3339),
                                 cs.datetime_schema(strict=False, tz_constraint="aware")])
         # pydantic reads integers from 2e10 up as milliseconds: give it only 2000-01-01 … 9999-12-31.
-        epoch_ms = cs.chain_schema([cs.int_schema(strict=True, ge=946_684_800_000, le=253_402_300_799_999),
+        epoch_ms = cs.chain_schema([cs.int_schema(strict=True, ge=EPOCH_MS_2000, le=EPOCH_MS_END_9999),
                                     cs.datetime_schema(strict=False)])
         other_ms = cs.no_info_after_validator_function(_epoch_ms, cs.int_schema(strict=True))
 
@@ -66,6 +69,12 @@ class _DeviceTimeSchema:
             python_schema=choice(cs.datetime_schema(strict=True, tz_constraint="aware"), text, epoch_ms, other_ms),
         )
 
+    def __get_pydantic_json_schema__(self, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """What a device may send (devices.contract_schema): the integers outside 2000 … 9999 that
+        the core schema lets through only to refuse them as out of range are left out."""
+        return {"anyOf": [{"type": "string", "pattern": RFC3339},
+                          {"type": "integer", "minimum": EPOCH_MS_2000, "maximum": EPOCH_MS_END_9999}]}
+
 
 DeviceTime = Annotated[datetime, _DeviceTimeSchema()]
 
@@ -76,8 +85,10 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
-    ts: DeviceTime
-    seq: int = Field(ge=0, le=SEQ_MAX)
+    ts: DeviceTime = Field(description="device time of the measurement: RFC 3339 with seconds and an offset, or "
+                                       "Unix epoch milliseconds; from 2000 to at most a day ahead")
+    seq: int = Field(ge=0, le=SEQ_MAX, description="the device's message counter, shared by all its channels, "
+                                                   "+1 per message; may restart after a reboot")
 
 
 # --- telemetry, per kind ---------------------------------------------------------------------
@@ -89,53 +100,77 @@ class SmartSwitchTelemetry(Envelope):
     """A Wi-Fi smart switch: relay state and metering. `trigger` says why this message was sent:
     `heartbeat` for the periodic report, otherwise what toggled the relay."""
 
-    relay_on: bool
-    power_w: float = Field(ge=0, le=100_000)
-    energy_wh: float = Field(ge=0, le=1e12)
-    trigger: SwitchTrigger = "heartbeat"
+    relay_on: bool = Field(description="relay closed (the load is powered)")
+    power_w: float = Field(ge=0, le=100_000, description="active power, W")
+    energy_wh: float = Field(ge=0, le=1e12, description="energy meter, Wh (a running counter)")
+    trigger: SwitchTrigger = Field(default="heartbeat", description="why it was sent: heartbeat for the periodic "
+                                                                     "report, else what toggled the relay")
 
 
 FixType = Literal["none", "2d", "3d", "wifi", "cell"]
 
 
+FIX_NEEDS_POSITION = "a fix other than 'none' needs both lat and lon"
+LAT_LON_TOGETHER = "lat and lon come together"
+
+
+def _is_number(*fields: str) -> dict[str, Any]:
+    return {"properties": {f: {"type": "number"} for f in fields}, "required": list(fields)}
+
+
 class LocationTrackerTelemetry(Envelope):
     """A child / dementia-patient / vehicle tracker. Without a fix, lat/lon may be omitted."""
 
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
-    speed_mps: float | None = Field(default=None, ge=0, le=350)
-    fix_type: FixType
-    battery_pct: Percent
+    # The validator's rules, for the JSON Schema (devices.contract_schema).
+    model_config = ConfigDict(json_schema_extra={
+        "allOf": [{"if": _is_number("lat"), "then": _is_number("lon")},
+                  {"if": _is_number("lon"), "then": _is_number("lat")},
+                  {"if": {"properties": {"fix_type": {"not": {"const": "none"}}}, "required": ["fix_type"]},
+                   "then": _is_number("lat", "lon")}],
+        "x-pilotlab-rules": [FIX_NEEDS_POSITION, LAT_LON_TOGETHER]})
+
+    lat: float | None = Field(default=None, ge=-90, le=90, description="latitude, degrees (WGS 84)")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="longitude, degrees (WGS 84)")
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="horizontal accuracy, m")
+    speed_mps: float | None = Field(default=None, ge=0, le=350, description="ground speed, m/s")
+    fix_type: FixType = Field(description="how the position was found; none: no position (leave lat and lon out)")
+    battery_pct: Percent = Field(description=BATTERY)
 
     @model_validator(mode="after")
     def _position_matches_fix(self) -> LocationTrackerTelemetry:
         has_position = self.lat is not None and self.lon is not None
         if self.fix_type != "none" and not has_position:
-            raise ValueError("a fix other than 'none' needs both lat and lon")
+            raise ValueError(FIX_NEEDS_POSITION)
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon come together")
+            raise ValueError(LAT_LON_TOGETHER)
         return self
+
+
+ENV_MEASUREMENTS = ("temperature_c", "humidity_pct", "pm25_ugm3", "pm10_ugm3", "co2_ppm", "noise_dba")
+NEEDS_A_MEASUREMENT = "an environment reading needs at least one measurement"
 
 
 class EnvSensorTelemetry(Envelope):
     """An indoor or outdoor environment sensor. A model carries only the sensors it has, but at
     least one measurement."""
 
-    temperature_c: float | None = Field(default=None, ge=-90, le=100)
-    humidity_pct: Percent | None = None
-    pm25_ugm3: float | None = Field(default=None, ge=0, le=5_000)
-    pm10_ugm3: float | None = Field(default=None, ge=0, le=5_000)
-    co2_ppm: float | None = Field(default=None, ge=0, le=100_000)
-    noise_dba: float | None = Field(default=None, ge=0, le=200)
-    battery_pct: Percent | None = None
+    model_config = ConfigDict(json_schema_extra={"anyOf": [_is_number(f) for f in ENV_MEASUREMENTS],
+                                                 "x-pilotlab-rules": [NEEDS_A_MEASUREMENT]})
+
+    temperature_c: float | None = Field(default=None, ge=-90, le=100, description="air temperature, °C")
+    humidity_pct: Percent | None = Field(default=None, description="relative humidity, %")
+    pm25_ugm3: float | None = Field(default=None, ge=0, le=5_000, description="PM2.5, µg/m³")
+    pm10_ugm3: float | None = Field(default=None, ge=0, le=5_000, description="PM10, µg/m³")
+    co2_ppm: float | None = Field(default=None, ge=0, le=100_000, description="CO₂, ppm")
+    noise_dba: float | None = Field(default=None, ge=0, le=200, description="sound level, dBA")
+    battery_pct: Percent | None = Field(default=None, description=BATTERY)
 
     @model_validator(mode="after")
     def _measures_something(self) -> EnvSensorTelemetry:
         # Spelled out: all(getattr(...) for ...) cost 0.6 us per reading on the ingest hot path.
         if (self.temperature_c is None and self.humidity_pct is None and self.pm25_ugm3 is None
                 and self.pm10_ugm3 is None and self.co2_ppm is None and self.noise_dba is None):
-            raise ValueError("an environment reading needs at least one measurement")
+            raise ValueError(NEEDS_A_MEASUREMENT)
         return self
 
 
@@ -147,18 +182,18 @@ DeviceState = Literal["online", "offline", "rebooting", "low_battery", "error"]
 class DeviceStatus(Envelope):
     """Status / heartbeat of any device: connectivity and housekeeping."""
 
-    state: DeviceState
-    battery_pct: Percent | None = None
-    rssi_dbm: float | None = Field(default=None, ge=-200, le=20)
-    uptime_s: int | None = Field(default=None, ge=0, le=SEQ_MAX)
-    firmware: str | None = Field(default=None, max_length=64)
+    state: DeviceState = Field(description="the device's own state")
+    battery_pct: Percent | None = Field(default=None, description=BATTERY)
+    rssi_dbm: float | None = Field(default=None, ge=-200, le=20, description="received signal strength, dBm")
+    uptime_s: int | None = Field(default=None, ge=0, le=SEQ_MAX, description="seconds since boot")
+    firmware: str | None = Field(default=None, max_length=64, description="firmware version")
 
 
 class DeviceEvent(Envelope):
     """A discrete event: button press, geofence exit, fall detected, tamper, …"""
 
-    event: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    detail: dict[str, Any] | None = None
+    event: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$", description="what happened")
+    detail: dict[str, Any] | None = Field(default=None, description="anything about it, as a JSON object")
 
 
 TELEMETRY_MODELS: dict[DeviceKind, type[Envelope]] = {

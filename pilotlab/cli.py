@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--devices-per-kind", type=int, default=3)
     seed.set_defaults(run=_seed_demo)
 
+    contract = commands.add_parser("contract", help="the MQTT contract for firmware makers: JSON Schema, field table")
+    contract_tasks = contract.add_subparsers(dest="contract_command", metavar="TASK", parser_class=_Parser,
+                                             required=True)
+    contract_tasks.add_parser("schema", help="print the JSON Schema of every payload (as in "
+                                             "devices/contract-v1.schema.json)").set_defaults(run=_contract_schema)
+    contract_tasks.add_parser("table", help="print the fields of every kind and channel as a Markdown table "
+                                            "(as in the README)").set_defaults(run=_contract_table)
+
     from pilotlab.scoring_commands import add_scoring_commands  # `score` and `record`
 
     add_scoring_commands(commands, _service_flags, _settings)
@@ -163,6 +171,20 @@ def _seed_demo(args: argparse.Namespace) -> int:
 
     pilot = seed_demo_pilot(_settings(args).require_database_url(), devices_per_kind=args.devices_per_kind)
     print(f"demo pilot {pilot.pilot_id} with {len(pilot.device_ids)} devices")
+    return 0
+
+
+def _contract_schema(args: argparse.Namespace) -> int:
+    from devices.contract_schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
+def _contract_table(args: argparse.Namespace) -> int:
+    from devices.contract_schema import field_table
+
+    sys.stdout.write(field_table())
     return 0
 
 
