@@ -10,6 +10,12 @@
   nothing across a restart): PILOTLAB_TEST_MOSQUITTO, the path of its binary (CI: what
   scripts/build-mosquitto.sh printed), else that script's cache. Tests that need it take the
   `shipped_mosquitto` fixture and skip, saying how to get it, when there is none.
+- TimescaleDB: the tests that touch storage behaviour (STORAGE_TESTS: migrations, ingest writes,
+  scoring, dashboards' panel SQL, API reads) run twice, on the PostgreSQL above (`[postgres]`)
+  and on a TimescaleDB server (`[timescaledb]`): PILOTLAB_TEST_TIMESCALEDB_URL (an admin URL),
+  else one started for the session by the shared build's script (tests/timescaledb_cluster.py;
+  CI: .ci/run finds it). Without either, the `[timescaledb]` runs skip, saying so. Tests marked
+  `timescaledb` run on TimescaleDB only. The other tests use the PostgreSQL above alone.
 """
 
 from __future__ import annotations
@@ -26,6 +32,40 @@ from psycopg import sql
 
 from pilotlab.embedded.broker import MosquittoInstall, built_mosquitto, mosquitto_install
 from store.migrate import migrate
+from tests.timescaledb_cluster import MISSING, URL_ENV, TimescaleCluster, cluster_script
+
+# Tests whose outcome depends on the database's storage (paths from the repository root): they run
+# on plain PostgreSQL and on TimescaleDB. Broker, access, decoding and fault tests run once.
+STORAGE_TESTS = (
+    "tests/store/",
+    "tests/scoring/",
+    "tests/dashboards/test_panel_sql.py",
+    "tests/dashboards/test_provision.py",
+    "tests/api/test_telemetry.py",
+    "tests/api/test_health.py",
+    "tests/api/test_service.py",
+    "tests/api/test_dead_letters.py",
+    "tests/ingest/test_round_trip.py",
+    "tests/ingest/test_idempotence.py",
+    "tests/ingest/test_refusal.py",
+    "tests/ingest/test_dead_letters.py",
+)
+SERVERS = ("postgres", "timescaledb")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test on a throwaway database gets `database_server`: both servers for storage tests,
+    TimescaleDB alone for those marked `timescaledb`, else plain PostgreSQL (not shown in the id)."""
+    if "database_server" not in metafunc.fixturenames:
+        return
+    path = Path(metafunc.definition.path).relative_to(Path(__file__).resolve().parents[1]).as_posix()
+    if metafunc.definition.get_closest_marker("timescaledb"):
+        servers, ids = ["timescaledb"], None
+    elif path.startswith(STORAGE_TESTS):
+        servers, ids = list(SERVERS), None
+    else:
+        servers, ids = ["postgres"], [pytest.HIDDEN_PARAM]
+    metafunc.parametrize("database_server", servers, indirect=True, scope="session", ids=ids)
 
 
 def _admin_database_url(tmp_root: Path, stack: list[Callable[[], None]]) -> str:
@@ -51,7 +91,7 @@ def services_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def admin_database_url(services_root: Path) -> Iterator[str]:
+def postgres_admin_url(services_root: Path) -> Iterator[str]:
     cleanups: list[Callable[[], None]] = []
     try:
         yield _admin_database_url(services_root, cleanups)
@@ -61,8 +101,38 @@ def admin_database_url(services_root: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def make_database(admin_database_url: str) -> Iterator[Callable[[], str]]:
-    """Factory of throwaway migrated databases; all are dropped when the session ends."""
+def timescaledb_admin_url() -> Iterator[str]:
+    """Admin URL of a TimescaleDB server: PILOTLAB_TEST_TIMESCALEDB_URL, else one started for the
+    session with the shared build's script; skips the test when there is neither."""
+    url = os.environ.get(URL_ENV)
+    if url:
+        yield url
+        return
+    script = cluster_script()
+    if script is None:
+        pytest.skip(MISSING)
+    cluster = TimescaleCluster(script)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database_server(request: pytest.FixtureRequest) -> str:
+    """The server a test's throwaway databases are on: "postgres" or "timescaledb" (see
+    pytest_generate_tests). Tests are grouped by it, so each server's databases are made once."""
+    return str(getattr(request, "param", "postgres"))
+
+
+@pytest.fixture(scope="session")
+def admin_database_url(database_server: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{database_server}_admin_url"))
+
+
+@pytest.fixture(scope="session")
+def make_empty_database(admin_database_url: str) -> Iterator[Callable[[], str]]:
+    """Factory of throwaway databases, not migrated; all are dropped when the session ends."""
     created: list[str] = []
 
     def create() -> str:
@@ -70,14 +140,36 @@ def make_database(admin_database_url: str) -> Iterator[Callable[[], str]]:
         with psycopg.connect(admin_database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         created.append(name)
-        url = _with_database(admin_database_url, name)
-        migrate(url)
-        return url
+        return _with_database(admin_database_url, name)
 
     yield create
     with psycopg.connect(admin_database_url, autocommit=True) as conn:
         for name in created:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def empty_database(admin_database_url: str) -> Iterator[str]:
+    """A database of this test alone, not migrated, dropped when the test ends (on TimescaleDB,
+    each database with the extension keeps a job scheduler running while it exists)."""
+    name = f"pilotlab_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _with_database(admin_database_url, name)
+    with psycopg.connect(admin_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def make_database(make_empty_database: Callable[[], str]) -> Callable[[], str]:
+    """Factory of throwaway migrated databases; all are dropped when the session ends."""
+
+    def create() -> str:
+        url = make_empty_database()
+        migrate(url)
+        return url
+
+    return create
 
 
 @pytest.fixture(scope="session")

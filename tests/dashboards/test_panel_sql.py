@@ -13,6 +13,7 @@ from dashboards.catalog import DASHBOARDS, FLEET
 from dashboards.grafana_sql import ALL, QueryContext, Variable, expand, parse_interval
 from dashboards.model import DashboardSpec, PanelSpec
 from devices.kinds import DeviceKind
+from store.timeseries import read_capabilities
 from tests.dashboards.conftest import FilledPilot
 
 PANELS = [pytest.param(d, p, id=f"{d.slug}:{p.title}") for d in DASHBOARDS for p in d.panels]
@@ -64,8 +65,10 @@ def _variables(conn: psycopg.Connection, spec: DashboardSpec, ctx: QueryContext,
 def test_panel_sql_returns_rows_with_the_panels_columns(filled_pilot: FilledPilot, spec: DashboardSpec,
                                                         panel: PanelSpec) -> None:
     interval = max(DEFAULT_INTERVAL, parse_interval(panel.min_interval) if panel.min_interval else DEFAULT_INTERVAL)
-    ctx = QueryContext(filled_pilot.time_from, filled_pilot.time_to, interval, timescaledb=False)
     with psycopg.connect(filled_pilot.database_url) as conn:
+        # as provisioned: Grafana emits time_bucket when the data source says TimescaleDB
+        ctx = QueryContext(filled_pilot.time_from, filled_pilot.time_to, interval,
+                           timescaledb=read_capabilities(conn).timescaledb)
         if missing := _missing(conn, panel):
             pytest.skip("needs " + "; ".join(missing))
         answered = []
@@ -74,6 +77,7 @@ def test_panel_sql_returns_rows_with_the_panels_columns(filled_pilot: FilledPilo
             statement = expand(panel.sql, ctx, variables, current)
             assert "$" not in statement.replace("$__", ""), statement
             assert "$__" not in statement, f"unexpanded macro in {statement}"
+            assert ("time_bucket(" in statement) is (ctx.timescaledb and "$__timeGroup" in panel.sql)
             cur = conn.execute(statement)  # type: ignore[call-overload]
             rows = cur.fetchall()
             columns = tuple(c.name for c in cur.description or ())

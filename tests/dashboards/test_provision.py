@@ -23,13 +23,15 @@ def _provision(stub_url: str, database_url: str, token: str, monkeypatch: pytest
 
 
 def test_provision_creates_datasource_folders_and_dashboards_with_documented_requests(
-        filled_pilot: FilledPilot, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        filled_pilot: FilledPilot, database_server: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     with GrafanaStub() as grafana:
         assert _provision(grafana.url, filled_pilot.database_url, ADMIN_TOKEN, monkeypatch) == 0
         assert grafana.violations == []
         ds = grafana.datasources["pilotlab-postgres"]
         assert ds["type"] == "grafana-postgresql-datasource" and ds["url"] == "db.internal:5432"
-        assert ds["jsonData"]["database"] == "pilotlab" and ds["jsonData"]["timescaledb"] is False
+        assert ds["jsonData"]["database"] == "pilotlab"
+        assert ds["jsonData"]["timescaledb"] is (database_server == "timescaledb")  # what migrate chose
         pilot_folder = stable_uid("pilotlab", filled_pilot.pilot_id)
         assert {"pilotlab", pilot_folder} <= set(grafana.folders)
         per_pilot = [d for d in DASHBOARDS if d.per_pilot]
