@@ -1,6 +1,7 @@
-"""Readings that arrive days late reach telemetry_hourly: on TimescaleDB through its refresh
-policy (late rows fall below the aggregate's materialised range, some into compressed chunks), on
-plain PostgreSQL because the view reads the raw rows. The aggregate must equal the raw data."""
+"""Readings that arrive days late reach every aggregate read by dashboards, the API and scoring:
+telemetry_hourly, on TimescaleDB through its refresh policy (late rows fall below the aggregate's
+materialised range, some into compressed chunks), on plain PostgreSQL because the view reads the
+raw rows; and scoring's per-day summaries. Each must equal the raw data."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import orjson
 import psycopg
 import pytest
 
+from scoring.metrics import device_metrics, raw_device_metrics
+from scoring.rubric import load_rubric
+from scoring.window import load_pilot, pilot_window
 from tests.ingest.conftest import ThreadWorker
+from tests.scoring.conftest import ENV_OK, PilotBuilder
 from tests.store.filling import Row, compress_old_chunks, hourly_expected, refresh_hourly
 from tests.support import count_rows, publish, register_pilot, wait_until
 
@@ -86,3 +91,31 @@ def test_the_scheduled_refresh_brings_a_late_reading_into_the_aggregate(database
                                         (runs, job)).fetchone() == (True,),
                    timeout_s=60, what="the scheduler to run the refresh policy")
     assert _aggregate(database_url, pilot.env_id) == hourly_expected(rows)
+
+
+def test_late_readings_in_a_compressed_chunk_reach_the_scoring_summaries(database_url: str, database_server: str,
+                                                                        unique_id: Callable[[str], str]) -> None:
+    """Scoring's per-day summaries (scoring_day, a table pilotlab maintains) find late rows by
+    stored_at, which must hold for a row stored into a chunk TimescaleDB has compressed."""
+    rubric = load_rubric().rubric
+    firm, pilot_id = unique_id("firm"), unique_id("pilot")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO firm (id, name) VALUES (%s, 'Acme')", (firm,))
+        conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, ends_at, status) "
+                     "VALUES (%s, %s, 'Air', 'Old Town', '2024-01-01Z', NULL, 'running')", (pilot_id, firm))
+        pilot = PilotBuilder(conn, pilot_id)
+        env = pilot.device("env")
+        pilot.series(env, "2024-01-01Z", 4 * 1440, 60, ENV_OK, skip="i BETWEEN 100 AND 159")  # an hour's gap on day 1
+        as_of = datetime(2024, 1, 5, tzinfo=UTC)
+        window = pilot_window(conn, load_pilot(conn, pilot_id), rubric, as_of)
+        device_metrics(conn, rubric, window.scored, {})  # the days are summarised
+        if database_server == "timescaledb":
+            compress_old_chunks(conn)
+            assert conn.execute("SELECT is_compressed FROM timescaledb_information.chunks WHERE hypertable_name = "
+                                "'telemetry' AND range_start <= '2024-01-01T01:00Z' AND range_end > '2024-01-01T01:00Z'"
+                                ).fetchone() == (True,)
+        pilot.series(env, "2024-01-01T01:40Z", 60, 60, ENV_OK, first_seq=50_000)  # the gap, stored late
+        summed = device_metrics(conn, rubric, window.scored, {})
+        raw = raw_device_metrics(conn, rubric, window.scored, {})
+    assert [(m.device_id, m.valid, m.readings) for m in summed] == [(m.device_id, m.valid, m.readings) for m in raw]
+    assert {m.device_id: m.readings for m in summed}[env] == 4 * 1440
