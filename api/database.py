@@ -13,6 +13,7 @@ pool stays free for reads and writes, and /health never waits for the pool at al
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
@@ -24,7 +25,9 @@ from psycopg_pool import ConnectionPool
 from pilotlab.settings import Settings
 from store.connection import CONNECT_TIMEOUT_S, connect
 from store.migrate import current_version
-from store.timeseries import Capabilities, read_capabilities
+from store.timeseries import Capabilities, TimeseriesHealth, read_capabilities, read_timeseries_health
+
+log = logging.getLogger(__name__)
 
 POOL_SIZE = 8
 POOL_WAIT_S = 5.0  # a request that waits longer for a connection gets 503, not a hung socket
@@ -59,8 +62,9 @@ class HealthProbe:
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
 
-    def check(self) -> tuple[int, bool]:
-        """(schema version, TimescaleDB in use); psycopg.Error if the database does not answer."""
+    def check(self) -> tuple[int, bool, TimeseriesHealth | None]:
+        """(schema version, TimescaleDB in use, its jobs and compression); psycopg.Error if the
+        database does not answer."""
         if not self._lock.acquire(timeout=PROBE_TIMEOUT_S):
             raise psycopg.OperationalError("another health probe has been waiting on the database")
         try:
@@ -76,15 +80,28 @@ class HealthProbe:
         finally:
             self._lock.release()
 
-    def _ask(self) -> tuple[int, bool]:
+    def _ask(self) -> tuple[int, bool, TimeseriesHealth | None]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(PROBE_TIMEOUT_S)),
                                          options=_options(self.url, PROBE_TIMEOUT_S))
         try:
-            return current_version(self._conn), read_capabilities(self._conn).timescaledb
+            version, timescaledb = current_version(self._conn), read_capabilities(self._conn).timescaledb
         except psycopg.Error:
             self._conn.close()
             raise
+        return version, timescaledb, self._timeseries() if timescaledb else None
+
+    def _timeseries(self) -> TimeseriesHealth | None:
+        """TimescaleDB's job and compression state; None (logged) if this role may not read it:
+        the database answered, so /health stays 200."""
+        assert self._conn is not None
+        try:
+            return read_timeseries_health(self._conn)
+        except psycopg.Error as exc:
+            if self._conn.closed:
+                raise
+            log.warning("cannot read TimescaleDB's job and compression state: %s", exc)
+            return None
 
     def close(self) -> None:
         with self._lock:

@@ -305,11 +305,48 @@ class PilotHealthOut(BaseModel):
     device_health: list[DeviceHealthOut]
 
 
+class TimescaleJobOut(BaseModel):
+    job_id: int
+    name: str = Field(description="the job's procedure, e.g. policy_refresh_continuous_aggregate")
+    target: str | None = Field(description="the hypertable or continuous aggregate it works on")
+    schedule_interval_s: float
+    last_run_status: str | None = Field(description="Success or Failed; null before its first run")
+    last_run_started_at: datetime | None
+    last_successful_finish: datetime | None
+    next_start: datetime | None
+    total_runs: int
+    total_failures: int
+    last_error: str | None = Field(description="the message of its latest failure (job_errors)")
+    last_error_at: datetime | None
+    known_cause: str | None = Field(description="set when the latest failure is a known fault: on PostgreSQL 15.20 "
+                                                "TimescaleDB 2.28 logs every scheduled run as failed after its work "
+                                                "is done (still counted as a failure)")
+
+
+class CompressionOut(BaseModel):
+    hypertable: str
+    chunks: int
+    compressed_chunks: int
+    overdue_chunks: int = Field(description="chunks past the compression policy's age still uncompressed: "
+                                            "the policy is not keeping up, or not running")
+    bytes_before: int | None = Field(description="size of the compressed chunks before compression")
+    bytes_after: int | None = Field(description="and after")
+
+
+class TimescaleHealth(BaseModel):
+    failing_jobs: int = Field(description="background jobs whose last run failed")
+    jobs: list[TimescaleJobOut]
+    compression: list[CompressionOut]
+
+
 class ServiceHealth(BaseModel):
-    ok: bool
+    ok: bool = Field(description="the API can serve: its database answers and is migrated")
     database: bool
     schema_version: int | None
     timescaledb: bool | None
+    timescaledb_health: TimescaleHealth | None = Field(
+        default=None, description="TimescaleDB's background jobs (failures included) and chunk compression; null on "
+                                  "plain PostgreSQL. Failing jobs do not change `ok`: the operator must look here")
 
 
 # --- dead letters ------------------------------------------------------------------------------
