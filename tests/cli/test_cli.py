@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 
 import pytest
@@ -16,6 +17,8 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
     import os
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTLAB_")}
+    # a demo a developer left running in ./.pilotlab must not become these commands' database
+    full_env["PILOTLAB_DATA_DIR"] = tempfile.mkdtemp(prefix="pilotlab-cli-")
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "pilotlab", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env)

@@ -92,6 +92,7 @@ def test_cli_issues_a_record_and_verifies_it_without_any_database(database_url, 
     assert issued.returncode == 0, issued.stderr
     # a machine without pilotlab's database: no database settings at all
     bare = {k: v for k, v in os.environ.items() if not k.startswith("PILOTLAB_")}
+    bare["PILOTLAB_DATA_DIR"] = str(tmp_path / "no-demo")  # never a demo left running in ./.pilotlab
     ok = _cli("record", "verify", str(out), "--key", str(pub), env=bare)
     assert ok.returncode == 0 and "is valid" in ok.stdout, ok.stderr
     data = out.read_bytes()
