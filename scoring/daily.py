@@ -610,7 +610,7 @@ def device_parts(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: lis
         parts[row["device_id"]].append(row)
     for device_parts_ in parts.values():
         device_parts_.sort(key=lambda r: r["day_start"])
-    if progress is not None:
+    if progress is not None and not missing:  # building the missing days already reported their progress
         progress(len(windows), len(windows))
     return parts
 

@@ -90,6 +90,7 @@ def test_cli_issues_a_record_and_verifies_it_without_any_database(database_url, 
     issued = _cli("record", "issue", scored_pilot.pilot_id, "--out", str(out), "--as-of", "2024-01-05T00:00:00Z",
                   "--database-url", database_url, "--signing-key", str(private))
     assert issued.returncode == 0, issued.stderr
+    assert len([line for line in issued.stderr.splitlines() if "scoring devices" in line]) == 1, issued.stderr
     # a machine without pilotlab's database: no database settings at all
     bare = {k: v for k, v in os.environ.items() if not k.startswith("PILOTLAB_")}
     bare["PILOTLAB_DATA_DIR"] = str(tmp_path / "no-demo")  # never a demo left running in ./.pilotlab
