@@ -22,10 +22,10 @@ from store.connection import CONNECT_TIMEOUT_S
 BUCKET_ORIGIN = "2000-01-03 00:00:00+00"  # time_bucket's own default origin
 
 # TimescaleDB 2.28 on PostgreSQL 15.20 logs every scheduled job run as failed with this error
-# after the job's work is done (deploy/README.md, *Database*). Reported as a failure all the same.
+# after the job's work is done (deploy/README.md, *TimescaleDB jobs*). Reported as a failure all the same.
 _PORTAL_SQLSTATE, _PORTAL_MESSAGE = "24000", "cannot drop portal"
 PORTAL_CAUSE = ("known fault of TimescaleDB 2.28 on PostgreSQL 15.20: the run is logged as failed after "
-                "its work is done (deploy/README.md, Database)")
+                "its work is done (deploy/README.md, TimescaleDB jobs)")
 
 
 @dataclass(frozen=True)
