@@ -86,6 +86,26 @@ class CodecError(PilotlabError):
     """A binary payload that does not follow its documented byte layout (devices.codecs)."""
 
 
+class JsCodecFailure(StrEnum):
+    """Why a vendor JavaScript codec gave no reading (devices.codecs.javascript). A fixed set (README)."""
+
+    THREW = "codec_threw"                       # an exception, or a syntax error when loading
+    TIMEOUT = "codec_timeout"                   # ran past its time limit
+    MEMORY = "codec_memory"                     # past its heap or stack limit
+    ERRORS = "codec_errors"                     # decodeUplink returned a non-empty `errors`
+    BAD_RESULT = "codec_bad_result"             # not an object, or no `data` object
+    MISSING_ENTRY_POINT = "codec_missing_entry_point"  # no decodeUplink, Decoder or Decode
+
+
+class JsCodecError(CodecError):
+    """A vendor JavaScript codec failed; `reason` says how, `detail` carries the codec's message."""
+
+    def __init__(self, reason: JsCodecFailure, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 class MessageRejected(PilotlabError):
     """A message that cannot be stored as a reading; it is kept as a dead letter instead."""
 
