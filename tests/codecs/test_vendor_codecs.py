@@ -1,0 +1,48 @@
+"""Real device models' codecs, written here from each vendor's published payload format, give the
+vendor's own example outputs for the vendor's example uplinks (TTN LoRaWAN Device Repository)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devices.codecs.javascript import JsCodecCache
+from pilotlab.errors import JsCodecError, JsCodecFailure
+
+HERE = Path(__file__).parent
+MODELS: list[dict[str, Any]] = yaml.safe_load((HERE / "vendor_examples.yaml").read_text())["models"]
+EXAMPLES = [pytest.param(model, example, id=f"{model['model']}: {example['description']}")
+            for model in MODELS for example in model["examples"]]
+CACHE = JsCodecCache()
+
+
+def source_of(model: dict[str, Any]) -> str:
+    return (HERE / "vendor_codecs" / model["codec"]).read_text()
+
+
+def test_the_examples_cover_six_models_of_the_three_kinds() -> None:
+    assert len(MODELS) >= 6
+    assert {model["kind"] for model in MODELS} == {"env_sensor", "smart_switch", "location_tracker"}
+    for model in MODELS:
+        assert model["source"].startswith("vendor/") and " @ " in model["source"]
+        assert (HERE / "vendor_codecs" / model["codec"]).is_file()
+
+
+@pytest.mark.parametrize(("model", "example"), EXAMPLES)
+def test_our_codec_gives_the_vendors_expected_output_for_the_vendors_example_uplink(model, example) -> None:
+    key = (model["model"], 1)
+    expected = example["output"]
+    if "errors" in expected:
+        with pytest.raises(JsCodecError) as caught:
+            CACHE.decode(key, source_of(model), bytes(example["bytes"]), example["fPort"])
+        assert caught.value.reason is JsCodecFailure.ERRORS
+        assert caught.value.detail == "; ".join(expected["errors"])
+    else:
+        decoded = CACHE.decode(key, source_of(model), bytes(example["bytes"]), example["fPort"])
+        assert decoded.data == expected["data"]
+        # == holds True == 1 and "1" != 1 apart only partly: booleans and texts keep their type too
+        for name, value in expected["data"].items():
+            assert isinstance(decoded.data[name], bool | str) == isinstance(value, bool | str), name
