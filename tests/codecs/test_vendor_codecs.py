@@ -46,3 +46,8 @@ def test_our_codec_gives_the_vendors_expected_output_for_the_vendors_example_upl
         # == holds True == 1 and "1" != 1 apart only partly: booleans and texts keep their type too
         for name, value in expected["data"].items():
             assert isinstance(decoded.data[name], bool | str) == isinstance(value, bool | str), name
+
+
+def test_the_vendor_codecs_use_each_of_the_three_entry_forms() -> None:
+    forms = {CACHE.codec(("form", model["model"]), source_of(model)).form for model in MODELS}
+    assert forms == {"decodeUplink", "Decoder", "Decode"}
