@@ -4,8 +4,8 @@
 //   0x01 0x75  battery      uint8, %
 //   0x03 0x67  temperature  int16 LE, 0.1 °C
 //   0x04 0x68  humidity     uint8, 0.5 %RH
-function decodeUplink(input) {
-  var bytes = input.bytes;
+// Written in the older TTN (v2) form, Decoder(bytes, port).
+function Decoder(bytes, port) {
   var data = {};
   var i = 0;
   while (i < bytes.length) {
@@ -21,10 +21,10 @@ function decodeUplink(input) {
       data.humidity = bytes[i] / 2;
       i += 1;
     } else {
-      return { errors: ["unknown channel 0x" + id.toString(16) + " type 0x" + type.toString(16)] };
+      throw new Error("unknown channel 0x" + id.toString(16) + " type 0x" + type.toString(16));
     }
   }
-  return { data: data, warnings: [] };
+  return data;
 }
 
 function int16LE(bytes, i) {

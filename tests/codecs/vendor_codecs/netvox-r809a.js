@@ -7,7 +7,8 @@
 //   fPort 7, byte 0 command id, byte 1 device type:
 //     0x81 ConfigReportRsp: byte 2 status (0 success)
 //     0x82 ReadConfigReportRsp: bytes 2-3 min time s, 4-5 max time s, 6-7 current change, 8-9 power change
-function Decoder(bytes, port) {
+// Written in ChirpStack v3's form, Decode(fPort, bytes, variables).
+function Decode(port, bytes, variables) {
   var out = {};
   out.Device = deviceName(bytes[1]);
   if (port === 6) {
