@@ -68,6 +68,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database_server", servers, indirect=True, scope="session", ids=ids)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """The suite in its own order on plain PostgreSQL, then every `[timescaledb]` run, so the
+    server changes once. (pytest's grouping by session parameter would also move every test that
+    uses no database after all those that do, which some broker tests' timing depends on.)"""
+    collected = {item.nodeid: i for i, item in enumerate(items)}
+    yield
+    items.sort(key=lambda item: (_server(item) == "timescaledb", collected.get(item.nodeid, len(collected))))
+
+
+def _server(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("database_server") if callspec else None
+
+
 def _admin_database_url(tmp_root: Path, stack: list[Callable[[], None]]) -> str:
     url = os.environ.get("PILOTLAB_TEST_DATABASE_URL")
     if url:
