@@ -33,12 +33,13 @@ import psycopg
 from devices.contract import subscription_filter
 from ingest.adapters import AdapterSet
 from ingest.adapters.external_source import ExternalSource
-from ingest.decode import DecodedBatch, Decoder, dead_letter
+from ingest.decode import Decoder
 from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_source import MqttSource, shared_filter
 from ingest.refusal import connection_lost, describe, is_refusal
+from ingest.rows import DecodedBatch, dead_letter
 from ingest.writer import BatchWriter, WriteResult
 from pilotlab.errors import ConfigError, RejectReason, ServiceUnavailable
 from pilotlab.settings import Settings

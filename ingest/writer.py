@@ -27,9 +27,9 @@ import psycopg
 from psycopg import sql
 
 from ingest.adapters.records import write_link_records
-from ingest.decode import COLUMNS, MAX_DETAIL_CHARS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
 from ingest.handoff import Inbound
 from ingest.refusal import describe, is_refusal
+from ingest.rows import COLUMNS, MAX_DETAIL_CHARS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
 from pilotlab.errors import RejectReason
 
 log = logging.getLogger(__name__)

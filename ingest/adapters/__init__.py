@@ -25,11 +25,10 @@ from devices.contract import TOPIC_ROOT
 from ingest.adapters import chirpstack, things_stack
 from ingest.adapters.link_directory import LinkDirectory
 from ingest.adapters.lorawan import Join, LorawanIntake
-from ingest.adapters.records import LinkRecords, Outputs
 from ingest.adapters.wifi_gateway import CHANNELS as GATEWAY_CHANNELS
 from ingest.adapters.wifi_gateway import WifiGatewayAdapter
-from ingest.decode import DeviceLookup, dead_letter
 from ingest.handoff import Inbound
+from ingest.rows import DeviceLookup, LinkRecords, Outputs, dead_letter
 from pilotlab.errors import MessageRejected, RejectReason
 from pilotlab.settings import NetworkServerSource
 

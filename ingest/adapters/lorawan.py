@@ -22,10 +22,9 @@ from devices.telemetry import TELEMETRY_MODELS
 from ingest.adapters.frame_counter import CounterWidener, DuplicateWindow
 from ingest.adapters.link_directory import LinkDirectory
 from ingest.adapters.readings import reading_row
-from ingest.adapters.records import Outputs
-from ingest.decode import DeviceLookup, dead_letter
 from ingest.directory import DeviceEntry
 from ingest.handoff import Inbound
+from ingest.rows import DeviceLookup, Outputs, dead_letter
 from pilotlab.errors import CodecError, MessageRejected, RejectReason
 
 DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")

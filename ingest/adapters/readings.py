@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from devices.contract import rejection_from
 from devices.kinds import Channel
 from devices.telemetry import payload_model
-from ingest.decode import row_of
 from ingest.directory import DeviceEntry
+from ingest.rows import row_of
 
 
 def reading_row(device_id: str, device: DeviceEntry, channel: Channel, fields: dict[str, Any],

@@ -1,4 +1,5 @@
-"""What adapters produce besides telemetry rows, and how it is written in the batch's transaction.
+"""How what adapters produce besides telemetry rows (ingest.rows.LinkRecords) is written in the
+batch's transaction.
 
 Every table is written with ON CONFLICT DO NOTHING, so a redelivered message, or the same uplink
 heard through several gateways, adds nothing the second time.
@@ -7,21 +8,19 @@ heard through several gateways, adds nothing the second time.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ingest.refusal import describe, is_refusal
+from ingest.rows import LinkRecords
 
-if TYPE_CHECKING:
-    from ingest.decode import DeadLetter
-    from ingest.handoff import Inbound
+__all__ = ["LinkRecords", "write_link_records"]
 
 log = logging.getLogger(__name__)
 
-# table -> its columns in the order of the LinkRecords tuples
+# table -> its columns in the order of the LinkRecords tuples (ingest.rows)
 _COLUMNS = {
     "frames": ("uplink_frame", ("device_id", "fcnt", "uplink_time", "received_at", "network_server", "f_port")),
     "receptions": ("uplink_reception", ("device_id", "fcnt", "uplink_time", "gateway_id", "rssi_dbm", "snr_db",
@@ -36,20 +35,6 @@ _INSERTS = {
         sql.SQL(", ").join(sql.Placeholder() * len(columns)))
     for name, (table, columns) in _COLUMNS.items()
 }
-
-
-@dataclass
-class LinkRecords:
-    """Rows for uplink_frame, uplink_reception, lorawan_join and gateway_message (column order of
-    `_INSERTS`). Frames come before their receptions, which reference them."""
-
-    frames: list[tuple[Any, ...]] = field(default_factory=list)
-    receptions: list[tuple[Any, ...]] = field(default_factory=list)
-    joins: list[tuple[Any, ...]] = field(default_factory=list)
-    gateway_messages: list[tuple[Any, ...]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.frames or self.receptions or self.joins or self.gateway_messages)
 
 
 def write_link_records(conn: psycopg.Connection, records: LinkRecords) -> int:
@@ -97,11 +82,3 @@ def _copy_insert(cur: psycopg.Cursor[Any], table: str, columns: tuple[str, ...],
     cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
         sql.Identifier(table), column_list, column_list, stage))
 
-
-class Outputs(NamedTuple):
-    """Where adapters put what one batch yields (lists shared with ingest.decode.Decoder)."""
-
-    rows: list[tuple[Any, ...]]
-    sources: list[Inbound]
-    dead: list[DeadLetter]
-    link: LinkRecords

@@ -25,9 +25,8 @@ from devices.kinds import Channel
 from devices.telemetry import SEQ_MAX, DeviceTime
 from ingest.adapters.link_directory import LinkDirectory
 from ingest.adapters.readings import reading_row
-from ingest.adapters.records import Outputs
-from ingest.decode import DeviceLookup, dead_letter
 from ingest.handoff import Inbound
+from ingest.rows import DeviceLookup, Outputs, dead_letter
 from pilotlab.errors import MessageRejected, RejectReason
 
 CHANNELS = ("batch", "gateway_status")
