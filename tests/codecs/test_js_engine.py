@@ -3,6 +3,7 @@ sandbox, and hostile codecs stopped by their limits with a reason while the next
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -188,3 +189,33 @@ def test_one_codecs_globals_are_not_another_codecs() -> None:
     cache.decode("a", "var secret = 'a'; JSON.parse = null; function decodeUplink(i) { return {data: {s: secret}}; }", b"", 1)
     data = cache.decode("b", "function decodeUplink(i) { return {data: {s: typeof secret, p: typeof JSON.parse}}; }", b"", 1).data
     assert data == {"s": "undefined", "p": "function"}
+
+
+def test_codecs_compiled_and_called_from_several_threads_at_once_give_their_results() -> None:
+    # paho's thread and the writer may both decode; QuickJS checks its stack per call, so a runtime
+    # made in one thread and run in another (even into a stack overflow) must work.
+    cache = JsCodecCache(JsCodecLimits(cache_size=4))
+    recursive = "function decodeUplink(i) { return deeper(0); } function deeper(n) { return deeper(n + 1) + 1; }"
+    wrong: list[str] = []
+
+    def work(seed: int) -> None:
+        for n in range(200):
+            version = (seed + n) % 6
+            try:
+                if version < 5:
+                    got = cache.decode(("good", version), GOOD, bytes([0, version]), version).data
+                    if got != {"temperature": version / 10, "port": version}:
+                        wrong.append(repr(got))
+                else:
+                    cache.decode(("recursive", seed), recursive, b"", 1)
+                    wrong.append("recursion returned")
+            except JsCodecError as exc:
+                if version < 5 or exc.reason is not JsCodecFailure.MEMORY:
+                    wrong.append(str(exc))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
