@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     # LPWA network-server sources: a JSON list (PILOTLAB_LPWA_SOURCES) and/or a JSON file of one
     lpwa_sources: list[NetworkServerSource] = Field(default_factory=list)
     lpwa_sources_file: Path | None = None
+    # Vendor JavaScript codecs, per call (devices.codecs.javascript.JsCodecLimits); the stack stays
+    # well under a thread's 8 MiB, as QuickJS checks this bound and not the real stack
+    js_codec_time_limit_ms: int = Field(default=100, ge=1, le=10_000)
+    js_codec_memory_limit_mb: int = Field(default=16, ge=1, le=1_024)
+    js_codec_stack_limit_kb: int = Field(default=256, ge=64, le=2_048)
+    js_codec_cache_size: int = Field(default=256, ge=1, le=100_000)
     # Prometheus /metrics of this worker: 0 = off (ingest/metrics.py)
     metrics_port: int = Field(default=0, ge=0, le=65_535)
     metrics_host: str = "127.0.0.1"
