@@ -2,7 +2,7 @@
 
     admin          everything
     pilot_manager  reads and manages its pilots (scope: the key's pilot ids)
-    firm           reads its own pilots (scope: the key's firm), changes nothing
+    firm           reads its own pilots (scope: the key's firm); changes only its device profiles
     reviewer       reads everything (registry, telemetry, all scores and records), changes nothing
     provisioning   registers devices and gateways and manages their broker credentials
 
@@ -89,6 +89,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/network-server-applications"): PROVISION,
     ("GET", "/devices/{device_id}/uplink-loss"): READ,
     ("GET", "/devices/{device_id}/receptions"): READ,
+    ("GET", "/network-server-applications"): _rule(A, M, F, R, P, list_scope="pilot_id"),
+    # device profiles: a firm's own, or public (admin-made); see api.routes.profiles
+    ("POST", "/device-profiles"): _rule(A, M, F, P),
+    ("GET", "/device-profiles"): _rule(A, M, F, R, P, list_scope="firm_id"),
+    ("GET", "/device-profiles/{profile_id}"): READ,
+    ("PUT", "/device-profiles/{profile_id}"): _rule(A, M, F, P),
+    ("GET", "/device-profiles/{profile_id}/versions"): READ,
+    ("PUT", "/devices/{device_id}/profile"): PROVISION,
+    # the MQTT contract as JSON Schema, for firmware makers
+    ("GET", "/contract/v1/schema"): PUBLIC,
+    ("GET", "/contract/v1/schema/{kind}/{channel}"): PUBLIC,
     # dead letters
     ("GET", "/dead-letters"): _rule(A, M, F, R, list_scope="pilot_id"),
     # scores and records

@@ -38,6 +38,9 @@ TAGS = [
     {"name": "links", "description": "LoRaWAN DevEUIs and network-server applications, uplink loss and "
                                      "receptions, gateway health."},
     {"name": "dead letters", "description": "Messages refused by the ingest, with the reason."},
+    {"name": "device profiles", "description": "Device models: codecs per fPort and the mapping of their output to "
+                                               "pilotlab's measurements; a change makes a new version."},
+    {"name": "contract", "description": "The MQTT contract v1 as JSON Schema, for firmware makers (no key needed)."},
     {"name": "service", "description": "Liveness of the API and its database."},
     {"name": "access", "description": "Broker credentials of devices and gateways, and API keys (secrets shown once)."},
 ]
@@ -72,7 +75,10 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     errors.install(app)
     metrics.install(app)
     limits.install(app, settings.api_max_body_bytes)
-    for routes in (firms, pilots, gateways, devices, telemetry, health, links, dead_letters, service, access):
+    from api.routes import contract, profiles  # device profiles and the contract's schema (issue 14)
+
+    for routes in (firms, pilots, gateways, devices, telemetry, health, links, dead_letters, service, access,
+                   profiles, contract):
         app.include_router(routes.router)
     from api import scoring  # scores, records, daily rescoring (issue 4)
 

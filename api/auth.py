@@ -39,13 +39,16 @@ _ADMIN_ONLY = Rule(frozenset({ApiRole.ADMIN}))
 # Every parameter or body field that names an object of ours: its noun and a query for the
 # object's (firm, pilot). A route taking an id under another name must be added here (the
 # ownership test in tests/access/test_api_roles.py fails until it is).
-OWNED = {"firm_id": "firm", "pilot_id": "pilot", "device_id": "device", "gateway_id": "gateway", "record_id": "record"}
+OWNED = {"firm_id": "firm", "pilot_id": "pilot", "device_id": "device", "gateway_id": "gateway", "record_id": "record",
+         "profile_id": "device profile"}
 _OWNER = {
     "firm_id": "SELECT id, NULL FROM firm WHERE id = %s",
     "pilot_id": "SELECT firm_id, id FROM pilot WHERE id = %s",
     "device_id": "SELECT p.firm_id, p.id FROM device d JOIN pilot p ON p.id = d.pilot_id WHERE d.id = %s",
     "gateway_id": "SELECT p.firm_id, p.id FROM gateway g JOIN pilot p ON p.id = g.pilot_id WHERE g.id = %s",
     "record_id": "SELECT p.firm_id, p.id FROM reference_record r JOIN pilot p ON p.id = r.pilot_id WHERE r.id = %s",
+    # firm_id NULL: a public profile, which every key may see and use (api.routes.profiles)
+    "profile_id": "SELECT coalesce(firm_id, ''), NULL FROM device_profile WHERE id = %s",
 }
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -66,6 +69,8 @@ def in_scope(conn: psycopg.Connection, principal: Principal, param: str, value: 
     if row is None:
         return False
     firm_id, pilot_id = row
+    if param == "profile_id" and firm_id == "":
+        return True
     if principal.role is ApiRole.FIRM:
         return bool(firm_id == principal.firm_id)
     if pilot_id is not None:

@@ -25,6 +25,7 @@ from pydantic import (
 from access.credentials import RESERVED_PREFIX
 from devices.contract import ID_PATTERN
 from devices.kinds import Connectivity, DeviceKind
+from devices.profiles import ProfileDefinition
 
 Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$"),
                Field(description="1-64 characters of A-Z a-z 0-9 _ . -", examples=["pilot-01"])]
@@ -221,6 +222,8 @@ class DeviceOut(Out):
     decommissioned_at: datetime | None
     decommission_reason: str | None
     created_at: datetime
+    profile_id: str | None = Field(default=None, description="the device profile its payloads are decoded by "
+                                                             "(PUT /devices/{id}/profile)")
 
 
 class DeviceRegisteredOut(DeviceOut):
@@ -376,3 +379,42 @@ class Problem(BaseModel):
 
     detail: str
     errors: list[dict[str, str]] | None = None
+
+
+# --- device profiles (devices.profiles) ----------------------------------------------------------
+
+class DeviceProfileCreate(ProfileDefinition):
+    """Version 1 of a profile: its id, its owner and the definition's fields."""
+
+    id: Id
+    firm_id: Id | None = Field(default=None, description="the owning firm: a firm key's own by default; "
+                                                         "left out by an admin: a public profile any firm may use")
+
+    def definition(self) -> ProfileDefinition:
+        return ProfileDefinition.model_validate(self.model_dump(exclude={"id", "firm_id"}, by_alias=True))
+
+
+class DeviceProfileOut(BaseModel):
+    id: str
+    firm_id: str | None = Field(description="the owning firm; null: a public profile (made by an admin)")
+    kind: DeviceKind
+    current_version: int
+    version: int = Field(description="the version shown (the current one unless ?version=)")
+    version_created_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    definition: dict[str, Any] = Field(description="that version's definition, as validated and stored")
+
+
+class DeviceProfileVersionOut(Out):
+    version: int
+    created_at: datetime
+    vendor: str
+    model: str
+    firmware_version: str
+
+
+class DeviceProfileRef(Body):
+    NULLABLE = frozenset({"profile_id"})
+    profile_id: Id | None = Field(description="a profile of the device's firm or a public one, of the device's kind; "
+                                              "null: none (contract v1 payloads only)")

@@ -90,6 +90,7 @@ class Device:
     decommissioned_at: datetime | None
     decommission_reason: str | None
     created_at: datetime
+    profile_id: str | None  # the device profile its payloads are decoded by (store.profiles.assign)
 
 
 R = TypeVar("R", Firm, Pilot, Gateway, Device)
@@ -115,7 +116,8 @@ class Table(Generic[R]):
         return [f.name for f in fields(self.row)]
 
 
-FIRMS = Table("firm", Firm, (Referrer("pilot", "firm_id", "pilots"),))
+FIRMS = Table("firm", Firm, (Referrer("pilot", "firm_id", "pilots"),
+                             Referrer("device_profile", "firm_id", "device profiles")))
 PILOTS = Table("pilot", Pilot, (Referrer("gateway", "pilot_id", "gateways"),
                                 Referrer("device", "pilot_id", "devices")))
 GATEWAYS = Table("gateway", Gateway, (Referrer("device", "gateway_id", "devices"),))

@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 from access import api_keys, credentials
 from access.policy import SCOPED, ApiRole, rule_for
 from api.app import create_app
+from devices.profiles import ProfileDefinition
 from pilotlab.settings import Settings
+from store import profiles
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def endpoints(app: fastapi.FastAPI) -> list[tuple[str, str]]:
 
 def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
     ids = {"firm_id": f"firm-{tag}", "pilot_id": f"pilot-{tag}", "gateway_id": f"gw-{tag}", "device_id": f"dev-{tag}",
-           "record_id": f"{tag}" * 8}
+           "record_id": f"{tag}" * 8, "profile_id": f"profile-{tag}"}
     start = datetime.now(UTC) - timedelta(days=2)
     conn.execute("INSERT INTO firm (id, name) VALUES (%s, %s)", (ids["firm_id"], tag))
     conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) VALUES (%s, %s, 'p', 's', %s, 'running')",
@@ -57,7 +59,12 @@ def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
                  (f"pilotlab/v1/{ids['pilot_id']}/{ids['device_id']}/telemetry", b"{", ids["pilot_id"], ids["device_id"]))
     credentials.issue(conn, "device", ids["device_id"])
     credentials.issue(conn, "gateway", ids["gateway_id"])
+    profiles.create(conn, ids["profile_id"], ids["firm_id"], ProfileDefinition.model_validate(_PROFILE))
     return ids
+
+
+_PROFILE = {"vendor": "Acme", "model": "T1", "firmware_version": "1.0", "kind": "env_sensor", "reporting_interval_s": 60,
+            "measurements": ["temperature_c"]}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +87,7 @@ def world(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFac
 
 
 def _path(template: str, ids: dict[str, str], spare_key_id: str) -> str:
-    values = {**ids, "key_id": spare_key_id}
+    values = {"kind": "env_sensor", "channel": "telemetry", **ids, "key_id": spare_key_id}
     return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], template)
 
 
@@ -237,6 +244,8 @@ BASE_BODIES: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
     "DeviceUpdate": lambda own: {"gateway_id": own["gateway_id"]},
     "NetworkServerApplication": lambda own: {"network_server": "chirpstack", "application_id": "app-own",
                                              "pilot_id": own["pilot_id"]},
+    "DeviceProfileCreate": lambda own: {"id": "new-profile", "firm_id": own["firm_id"], **_PROFILE},
+    "DeviceProfileRef": lambda own: {"profile_id": own["profile_id"]},
     "ApiKeyIn": lambda own: {"role": "firm", "firm_id": own["firm_id"], "pilot_ids": []},
 }
 
