@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.database import Db
+from api.routes import ListLimit, ListOffset
 from api.routes.telemetry import MAX_SPAN
 from api.schemas import Problem
 from pilotlab.errors import Conflict, NotFound
@@ -98,6 +99,25 @@ def add_application(body: NetworkServerApplication, conn: Db) -> NetworkServerAp
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"{body.network_server} application {body.application_id!r} is already registered") from None
     return body
+
+
+class NetworkServerApplicationOut(NetworkServerApplication):
+    created_at: datetime
+
+
+@router.get("/network-server-applications", response_model=list[NetworkServerApplicationOut],
+            summary="List registered network-server applications, optionally of one pilot or network server")
+def list_applications(conn: Db, pilot_id: Annotated[str | None, Query()] = None,
+                      network_server: Annotated[Literal["chirpstack", "tts"] | None, Query()] = None,
+                      limit: ListLimit = 100, offset: ListOffset = 0) -> list[NetworkServerApplicationOut]:
+    """In (network server, application id) order. A firm or pilot_manager key lists one of its pilots'."""
+    rows = conn.execute(
+        "SELECT network_server, application_id, pilot_id, created_at FROM network_server_application "
+        "WHERE (%(pilot)s::text IS NULL OR pilot_id = %(pilot)s) AND (%(ns)s::text IS NULL OR network_server = %(ns)s) "
+        "ORDER BY network_server, application_id LIMIT %(limit)s OFFSET %(offset)s",
+        {"pilot": pilot_id, "ns": network_server, "limit": limit, "offset": offset}).fetchall()
+    return [NetworkServerApplicationOut(network_server=ns, application_id=app, pilot_id=pilot, created_at=at)
+            for ns, app, pilot, at in rows]
 
 
 @router.get("/gateways/{gateway_id}/health", response_model=GatewayHealthOut,
