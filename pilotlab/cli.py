@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     from access.commands import add_access_commands  # `credentials`, `apikey`, `broker` (issue 6)
 
     add_access_commands(commands, _service_flags, _settings)
+
+    from pilotlab.profile_commands import add_profile_commands  # `profile` (issue 14)
+
+    add_profile_commands(commands, _service_flags, _settings)
     return parser
 
 
