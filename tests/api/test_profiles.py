@@ -214,3 +214,18 @@ def test_a_firm_with_profiles_is_not_deleted(client: TestClient, unique_id: Call
     assert client.post("/device-profiles", json={"id": unique_id("p"), "firm_id": firm, **LPP_SENSOR}).status_code == 201
     answer = client.delete(f"/firms/{firm}")
     assert answer.status_code == 409 and "1 device profiles" in answer.json()["detail"]
+
+
+def test_the_readmes_example_profile_is_valid_and_the_one_tested_here() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from devices.profiles import ProfileDefinition
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Device profiles", 1)[1].split("\n## ", 1)[0]
+    example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    assert example.pop("id") == "acme-airsense-lpp"
+    assert example == LPP_SENSOR
+    ProfileDefinition.model_validate(example)
