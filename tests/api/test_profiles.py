@@ -229,3 +229,19 @@ def test_the_readmes_example_profile_is_valid_and_the_one_tested_here() -> None:
     assert example.pop("id") == "acme-airsense-lpp"
     assert example == LPP_SENSOR
     ProfileDefinition.model_validate(example)
+
+
+def test_only_an_admin_makes_or_changes_a_public_profile(
+        client: TestClient, db: psycopg.Connection, pilot_id: str, firm_of: Callable[[str], str],
+        unique_id: Callable[[str], str]) -> None:
+    provisioning, manager = _key(db, "provisioning"), _key(db, "pilot_manager", pilot_ids=[pilot_id])
+    public = unique_id("pub")
+    for headers in (provisioning, manager):
+        answer = client.post("/device-profiles", json={"id": public, **LPP_SENSOR}, headers=headers)
+        assert answer.status_code in (403, 422) and "admin" in answer.json()["detail"]
+    owned = client.post("/device-profiles", json={"id": unique_id("mgr"), "firm_id": firm_of(pilot_id), **LPP_SENSOR},
+                        headers=manager)
+    assert owned.status_code == 201 and owned.json()["firm_id"] == firm_of(pilot_id)
+    assert client.post("/device-profiles", json={"id": public, **LPP_SENSOR}).status_code == 201
+    assert client.put(f"/device-profiles/{public}", json=LPP_SENSOR, headers=provisioning).status_code == 403
+    assert client.put(f"/device-profiles/{public}", json=LPP_SENSOR).json()["version"] == 2
