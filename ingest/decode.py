@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from devices.contract import TopicAddress, decode_payload, parse_topic
+from devices.contract import TopicAddress, parse_topic
 from ingest.adapters import AdapterSet
 from ingest.handoff import Inbound
+from ingest.readings import contract_reading
 from ingest.rows import EARLIEST_DEVICE_TIME, DeadLetter, DecodedBatch, DeviceLookup, LinkRecords, Outputs, dead_letter, row_of
 from pilotlab.errors import MessageRejected, RejectReason
 
@@ -85,7 +86,7 @@ class Decoder:
         if device.pilot_id != address.pilot_id:
             raise MessageRejected(RejectReason.PILOT_MISMATCH,
                                   f"device {address.device_id!r} belongs to pilot {device.pilot_id!r}")
-        reading = decode_payload(device.kind, address.channel, message.payload)
+        reading = contract_reading(device, address.channel, message.payload)
         return row_of(reading, address.device_id, device, address.channel,
                       datetime.fromtimestamp(message.received_at, UTC), size, latest_allowed)
 

@@ -6,6 +6,11 @@ receptions, joins, gateway messages) or dead letters with a specific reason.
     ChirpStack v4   application/{app}/device/{DevEUI}/event/{up|join}        chirpstack
     TTS v3          v3/{app}@{tenant}/devices/{device}/{up|join}             things_stack
 
+Each format is a parser behind one interface (events.Parser: `claims(topic)`, `parse(message)`
+→ an uplink, a join or a gateway report); the intakes turn events into rows and records: one
+LoRaWAN intake for every network server (lorawan), one for gateway reports (wifi_gateway). What a
+frame's bytes mean is ingest.readings' concern, shared with the contract path.
+
 `ingest.decode.Decoder` tries the contract first and hands a message here only when its topic is
 not a contract topic, so the contract path does no extra work per message. Everything here runs
 on the worker's main thread (see ingest/__init__.py); the directory reads the registry with the
@@ -20,28 +25,27 @@ from datetime import datetime
 
 import psycopg
 
-from devices import json_payload
-from devices.contract import TOPIC_ROOT
-from ingest.adapters import chirpstack, things_stack
+from ingest.adapters import chirpstack, things_stack, wifi_gateway
+from ingest.adapters.events import Join, Parser, Uplink
 from ingest.adapters.link_directory import LinkDirectory
-from ingest.adapters.lorawan import Join, LorawanIntake
-from ingest.adapters.wifi_gateway import CHANNELS as GATEWAY_CHANNELS
-from ingest.adapters.wifi_gateway import WifiGatewayAdapter
+from ingest.adapters.lorawan import LorawanIntake
+from ingest.adapters.wifi_gateway import WifiGatewayIntake
 from ingest.handoff import Inbound
-from ingest.rows import DeviceLookup, LinkRecords, Outputs, dead_letter
+from ingest.rows import DeviceLookup, Outputs, dead_letter
 from pilotlab.errors import MessageRejected, RejectReason
 from pilotlab.settings import NetworkServerSource
 
-__all__ = ["AdapterSet", "LinkRecords", "Outputs"]
+__all__ = ["AdapterSet", "NETWORK_SERVERS", "PARSERS"]
 
-_PARSERS = {chirpstack.TOPIC_PREFIX: chirpstack.parse, things_stack.TOPIC_PREFIX: things_stack.parse}
-_CONTRACT_PREFIX = TOPIC_ROOT + "/"
+# Every format ingest reads besides the contract, in the order they are asked to claim a topic.
+PARSERS: tuple[Parser, ...] = (wifi_gateway.PARSER, chirpstack.PARSER, things_stack.PARSER)
+NETWORK_SERVERS = {parser.network_server: parser for parser in (chirpstack.PARSER, things_stack.PARSER)}
 
 log = logging.getLogger(__name__)
 
 
 class AdapterSet:
-    """Every adapter of one worker, with the registry view they share."""
+    """Every parser and intake of one worker, with the registry view they share."""
 
     def __init__(self, refresh_s: float, max_payload_bytes: int,
                  sources: Sequence[NetworkServerSource] = ()) -> None:
@@ -50,16 +54,14 @@ class AdapterSet:
         for source in sources:
             fcnt_bits.setdefault(source.network_server, source.fcnt_bits)
         self.lorawan = LorawanIntake(self.directory, fcnt_bits)
-        self.wifi = WifiGatewayAdapter(self.directory)
+        self.gateways = WifiGatewayIntake(self.directory)
         self.max_payload_bytes = max_payload_bytes
 
     def prepare(self, conn: psycopg.Connection) -> None:
         self.directory.prepare(conn)
 
     def claims(self, topic: str) -> bool:
-        if topic.startswith(_CONTRACT_PREFIX):
-            return topic.count("/") == 4 and topic.rsplit("/", 1)[1] in GATEWAY_CHANNELS
-        return topic.startswith(chirpstack.TOPIC_PREFIX) or topic.startswith(things_stack.TOPIC_PREFIX)
+        return any(parser.claims(topic) for parser in PARSERS)
 
     def decode(self, message: Inbound, lookup: DeviceLookup, out: Outputs, latest_allowed: datetime) -> None:
         """Adds to `out` whatever `message` yields; a message never raises out of here."""
@@ -67,20 +69,14 @@ class AdapterSet:
             size = len(message.payload)
             if size > self.max_payload_bytes:
                 raise MessageRejected(RejectReason.PAYLOAD_TOO_LARGE, f"{size} bytes, the limit is {self.max_payload_bytes}")
-            topic = message.topic
-            if topic.startswith(_CONTRACT_PREFIX):
-                _, _, pilot_id, gateway_id, channel = topic.split("/")
-                self.wifi.decode(message, pilot_id, gateway_id, channel, lookup, out, latest_allowed)
-                return
-            body = json_payload.read(message.payload)
-            if not isinstance(body, dict):
-                raise MessageRejected(RejectReason.MALFORMED_JSON, "expected a JSON object")
-            parse = _PARSERS[chirpstack.TOPIC_PREFIX if topic.startswith(chirpstack.TOPIC_PREFIX) else things_stack.TOPIC_PREFIX]
-            event = parse(topic, body)
-            if isinstance(event, Join):
+            parser = next(parser for parser in PARSERS if parser.claims(message.topic))
+            event = parser.parse(message)
+            if isinstance(event, Uplink):
+                self.lorawan.uplink(message, event, lookup, out, latest_allowed)
+            elif isinstance(event, Join):
                 self.lorawan.join(message, event, lookup, out)
             else:
-                self.lorawan.uplink(message, event, lookup, out, latest_allowed)
+                self.gateways.report(message, event, lookup, out, latest_allowed)
         except MessageRejected as rejected:
             out.dead.append(dead_letter(message, rejected.reason, rejected.detail))
         except Exception as exc:  # a bug, not bad input: keep the message and the worker alive, and say so loudly

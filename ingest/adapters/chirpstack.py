@@ -17,11 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.adapters.lorawan import (
-    Join,
-    Radio,
-    Reception,
-    Uplink,
+from ingest.adapters.events import Join, NetworkServerParser, Radio, Reception, Uplink
+from ingest.adapters.fields import (
     as_int,
     as_list,
     as_object,
@@ -69,3 +66,6 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
                   counter(body.get("fCnt"), "fCnt", 2**32 - 1), counter(body.get("fPort"), "fPort", 255),
                   parse_time(body.get("time"), "time"), data, decoded if isinstance(decoded, dict) else None,
                   receptions, radio)
+
+
+PARSER = NetworkServerParser(NETWORK_SERVER, TOPIC_PREFIX, DEFAULT_TOPICS, parse)

@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.adapters import chirpstack, things_stack
+from ingest.adapters import NETWORK_SERVERS
 from ingest.handoff import HandOff, Inbound
 from ingest.paho_client import SubscriberClient
 from pilotlab.errors import ServiceUnavailable
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
 KEEPALIVE_S = 30
-_DEFAULT_TOPICS = {"chirpstack": chirpstack.DEFAULT_TOPICS, "tts": things_stack.DEFAULT_TOPICS}
 
 
 class ExternalSource:
@@ -63,7 +62,7 @@ class ExternalSource:
         self._refused_on = 0  # the connection whose messages the hand-off refused (0: none)
         self._leaving = False  # draining: never subscribe again
         v5 = config.protocol == "5"
-        topics = config.topics or _DEFAULT_TOPICS[config.network_server]
+        topics = config.topics or NETWORK_SERVERS[config.network_server].default_topics
         # A share name of its own per source: rumqttd (the iotcore fallback) keys shared groups by
         # name alone and round-robins a message to members whose filter does not match, which then
         # never see it (measured: 1 of 10 delivered when two filters shared one name).

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.adapters.lorawan import (
-    Join,
-    Radio,
-    Reception,
-    Uplink,
+from ingest.adapters.events import Join, NetworkServerParser, Radio, Reception, Uplink
+from ingest.adapters.fields import (
     as_int,
     as_list,
     as_object,
@@ -73,3 +70,6 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
                   counter(up.get("f_port"), "uplink_message.f_port", 255),
                   parse_time(when, "uplink_message.received_at"), data,
                   decoded if isinstance(decoded, dict) else None, receptions, radio)
+
+
+PARSER = NetworkServerParser(NETWORK_SERVER, TOPIC_PREFIX, DEFAULT_TOPICS, parse)

@@ -19,18 +19,20 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from devices.contract import ID_PATTERN, TopicAddress, rejection_from
+from devices.contract import ID_PATTERN, TOPIC_ROOT, TopicAddress, rejection_from
 from devices.json_payload import key_count, refuse_repeated_keys
 from devices.kinds import Channel
 from devices.telemetry import SEQ_MAX, DeviceTime
+from ingest.adapters.events import GatewayReport
 from ingest.adapters.link_directory import LinkDirectory
-from ingest.adapters.readings import reading_row
 from ingest.handoff import Inbound
+from ingest.readings import reading_row
 from ingest.rows import DeviceLookup, Outputs, dead_letter
 from pilotlab.errors import MessageRejected, RejectReason
 
 CHANNELS = ("batch", "gateway_status")
 MAX_READINGS = 1000
+_PREFIX = TOPIC_ROOT + "/"
 
 
 class GatewayBatch(BaseModel):
@@ -51,12 +53,30 @@ class GatewayStatus(BaseModel):
     firmware: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00]*$")
 
 
-class WifiGatewayAdapter:
+class WifiGatewayParser:
+    """Gateway topics, under the contract's root in channels the contract does not have."""
+
+    def claims(self, topic: str) -> bool:
+        return topic.startswith(_PREFIX) and topic.count("/") == 4 and topic.rsplit("/", 1)[1] in CHANNELS
+
+    def parse(self, message: Inbound) -> GatewayReport:
+        _, _, pilot_id, gateway_id, channel = message.topic.split("/")
+        return GatewayReport(pilot_id, gateway_id, channel, message.payload)
+
+
+PARSER = WifiGatewayParser()
+
+
+class WifiGatewayIntake:
+    """Per worker: a gateway's report becomes readings of the devices attached to it, a
+    gateway_message record and a dead letter per refused entry."""
+
     def __init__(self, directory: LinkDirectory) -> None:
         self.directory = directory
 
-    def decode(self, message: Inbound, pilot_id: str, gateway_id: str, channel: str, lookup: DeviceLookup,
-               out: Outputs, latest_allowed: datetime) -> None:
+    def report(self, message: Inbound, report: GatewayReport, lookup: DeviceLookup, out: Outputs,
+               latest_allowed: datetime) -> None:
+        pilot_id, gateway_id, channel = report.pilot_id, report.gateway_id, report.channel
         address = TopicAddress(pilot_id, gateway_id, Channel.STATUS)
         gateway = self.directory.gateway(gateway_id)
         if gateway is None:
@@ -65,11 +85,11 @@ class WifiGatewayAdapter:
             raise MessageRejected(RejectReason.PILOT_MISMATCH, f"gateway {gateway_id!r} belongs to pilot {gateway.pilot_id!r}")
         received = datetime.fromtimestamp(message.received_at, UTC)
         if channel == "gateway_status":
-            status = _validate(GatewayStatus, message.payload)
+            status = _validate(GatewayStatus, report.payload)
             out.link.gateway_messages.append((gateway_id, status.ts, received, "status", status.seq, None, None,
                                               status.state, status.uptime_s, status.firmware))
             return
-        batch = _validate(GatewayBatch, message.payload)
+        batch = _validate(GatewayBatch, report.payload)
         refused = 0
         for index, entry in enumerate(batch.readings):
             body = orjson.dumps(entry)

@@ -1,0 +1,68 @@
+"""Readers for the fields of network servers' JSON events (protobuf JSON mapping): each returns
+the value in pilotlab's shape or raises MessageRejected naming the field."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pilotlab.errors import MessageRejected, RejectReason
+
+DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
+
+def parse_time(value: Any, what: str) -> datetime:
+    """An RFC 3339 time with an offset (nanoseconds are truncated to microseconds)."""
+    if not isinstance(value, str):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: expected an RFC 3339 time")
+    text = value.replace("Z", "+00:00")
+    match = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d)", text)
+    if not match:
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: {value!r} is not an RFC 3339 time with offset")
+    fraction = (match.group(2) or "")[:7]
+    try:
+        return datetime.fromisoformat(match.group(1) + fraction + match.group(3))
+    except ValueError:
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: {value!r} is not a valid time") from None
+
+
+def counter(value: Any, what: str, maximum: int) -> int:
+    """A non-negative integer field; protobuf JSON omits zeros, so absent means 0."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: expected an integer 0 … {maximum}")
+    return value
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: optional sub-objects of a network
+    server's event may be missing or, in hostile input, of any type."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_int(value: Any) -> int | None:
+    """An integer given as a JSON number or a decimal string (TTS writes frequencies as strings)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value == value and abs(value) < 1e6 else None
+
+
+def dev_eui_of(value: Any, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not DEV_EUI.fullmatch(value):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: {value!r} is not a 16-hex-digit DevEUI")
+    return value.lower()
