@@ -182,6 +182,12 @@ def make_database(make_empty_database: Callable[[], str]) -> Callable[[], str]:
     def create() -> str:
         url = make_empty_database()
         migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (1,):
+                # Many tests store readings of 2024, beyond the 730-day retention: its policy, run by
+                # the scheduler at any moment, would drop them mid-test.
+                conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs "
+                             "WHERE proc_name = 'policy_retention'")
         return url
 
     return create
