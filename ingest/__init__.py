@@ -2,8 +2,9 @@
 
 Threading model (the one place it is described):
 
-- paho's network thread runs `MqttSource`'s callbacks. `on_message` does no I/O: it appends an
-  `Inbound` to the bounded `HandOff` and returns.
+- paho's network thread (one per source: the contract's subscription and each network server's,
+  all `MqttSource`s, ingest.sources) runs `MqttSource`'s callbacks. `on_message` does no I/O: it
+  appends an `Inbound` to the one bounded `HandOff` and returns.
 - The worker's main thread takes batches from the hand-off, decodes and validates them
   (`Decoder`), writes rows and dead letters in one transaction (`BatchWriter`), and only after
   the commit acknowledges the batch's messages to the broker in one write (`MqttSource.ack` →

@@ -30,16 +30,15 @@ from types import FrameType
 
 import psycopg
 
-from devices.contract import subscription_filter
 from ingest.adapters import AdapterSet
-from ingest.adapters.external_source import ExternalSource
 from ingest.decode import Decoder
 from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
 from ingest.metrics import IngestMetrics
-from ingest.mqtt_source import MqttSource, shared_filter
+from ingest.mqtt_source import MqttSource
 from ingest.refusal import connection_lost, describe, is_refusal
 from ingest.rows import DecodedBatch, dead_letter
+from ingest.sources import contract_source, network_server_source
 from ingest.writer import BatchWriter, WriteResult
 from pilotlab.errors import ConfigError, RejectReason, ServiceUnavailable
 from pilotlab.settings import Settings
@@ -118,22 +117,12 @@ class IngestWorker:
         self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s,
                                AdapterSet(settings.registry_refresh_s, settings.max_payload_bytes, lpwa_sources))
         self.directory = DeviceDirectory(settings.registry_refresh_s)
-        self.source = MqttSource(
-            settings.mqtt, settings.ingest_client_id,
-            shared_filter(settings.share_group, subscription_filter()), self.handoff,
-            session_expiry_s=settings.session_expiry_s, receive_maximum=settings.receive_maximum,
-            username=settings.mqtt_username,
-            password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
-            clock=time.time,
-        )
-        # Network-server streams (ChirpStack, The Things Stack) into the same hand-off: ingest.adapters
-        self.lpwa_sources = [
-            ExternalSource(config, index, settings.mqtt if settings.mqtt_url else None, settings.ingest_client_id,
-                           settings.share_group, self.handoff, session_expiry_s=settings.session_expiry_s,
-                           receive_maximum=settings.receive_maximum,
-                           password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None)
-            for index, config in enumerate(lpwa_sources)
-        ]
+        # One MqttSource per source, all into the same hand-off (ingest.sources): the contract's
+        # subscription, and the network-server streams (ChirpStack, The Things Stack)
+        self.source = contract_source(settings, self.handoff)
+        self.lpwa_sources = [network_server_source(settings, config, index, self.handoff)
+                             for index, config in enumerate(lpwa_sources)]
+        self.sources = [self.source, *self.lpwa_sources]
         self._database_url = settings.require_database_url()
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
@@ -145,18 +134,17 @@ class IngestWorker:
         self.metrics.serve(self.settings.metrics_port, self.settings.metrics_host)
         if drain:  # a source without a session has no share to drain, and its live traffic never ends
             self.lpwa_sources = [lpwa for lpwa in self.lpwa_sources if lpwa.has_session]
-        self.source.start()
-        started = []
+            self.sources = [self.source, *self.lpwa_sources]
+        started: list[MqttSource] = []
         try:
-            for lpwa in self.lpwa_sources:
-                lpwa.start()
-                started.append(lpwa)
+            for source in self.sources:
+                source.start()
+                started.append(source)
             self._consume(stop, drain)
         finally:
             self.handoff.close()
-            for lpwa in started:
-                lpwa.stop(end_session=drain and not stop.is_set())
-            self.source.stop(end_session=drain and not stop.is_set())
+            for source in reversed(started):
+                source.stop(end_session=drain and not stop.is_set())
             if self._conn is not None:
                 self._conn.close()
             self.metrics.close()
@@ -200,15 +188,15 @@ class IngestWorker:
                 break
 
     def _await_subscription(self, started: float, drain: bool) -> None:
-        if self.source.subscribed.is_set() and all(s.subscribed.is_set() for s in self.lpwa_sources):
+        waiting = [source for source in self.sources if not source.subscribed.is_set()]
+        if not waiting:
             log.info("ingest worker %s consuming %s", self.settings.ingest_client_id, self.source.subscription)
             if drain:
-                self.source.unsubscribe()
-                for lpwa in self.lpwa_sources:
-                    lpwa.unsubscribe()
+                for source in self.sources:
+                    source.unsubscribe()
             self.ready.set()
         elif time.monotonic() - started > SUBSCRIBE_TIMEOUT_S:
-            raise ServiceUnavailable(f"the broker did not grant the subscription {self.source.subscription}")
+            raise ServiceUnavailable(f"the broker did not grant the subscription {waiting[0].subscription}")
 
     def _store_and_ack(self, batch: list[Inbound], stop: threading.Event | None) -> bool:
         """Write one batch, retrying through database outages; ack only after the commit.
@@ -244,9 +232,8 @@ class IngestWorker:
                 if stop is None or stop.wait(delay):
                     return False
                 delay = min(delay * 2, RETRY_MAX_S)
-        self.source.ack(batch)
-        for lpwa in self.lpwa_sources:  # each acks only what came on its own connection
-            lpwa.ack(batch)
+        for source in self.sources:  # each acks only what came on its own connection
+            source.ack(batch)
         self._recover_refused()
         commit_s = time.perf_counter() - started
         if result.poisoned:  # rows the database refused, dead-lettered by the writer
@@ -289,9 +276,8 @@ class IngestWorker:
 
     def _recover_refused(self) -> None:
         """Sources whose messages a full hand-off refused reconnect once the rest is stored."""
-        self.source.recover()
-        for lpwa in self.lpwa_sources:
-            lpwa.recover()
+        for source in self.sources:
+            source.recover()
 
     def _try_database(self, retry_in_s: float = RETRY_MIN_S) -> bool:
         """Connect if not connected; False (logged) while the database cannot be reached."""

@@ -41,7 +41,7 @@ class MqttEndpoint:
 
 
 class NetworkServerSource(BaseModel):
-    """One MQTT source of LoRaWAN network-server events (ingest.adapters.external_source).
+    """One MQTT source of LoRaWAN network-server events (ingest.sources).
 
     ChirpStack v4 publishes to a broker pilotlab subscribes to (url None: pilotlab's own broker,
     QoS 1 and a shared subscription by default). The Things Stack runs its own MQTT server:
