@@ -246,4 +246,6 @@ def test_a_dead_letter_the_database_refuses_never_stalls_ingest(
                what="the dead letter that can be kept")
     stats = worker.stop()
     assert stats.database_retries == 0
-    assert count_rows(url, "SELECT count(*) FROM dead_letter") == 1
+    # only this test's device: the shared broker may carry other tests' messages to this worker
+    assert count_rows(url, "SELECT count(*) FROM dead_letter WHERE topic LIKE %s",
+                      (f"pilotlab/v1/{pilot.pilot_id}/%",)) == 1
