@@ -5,11 +5,17 @@ gateways (ingest.adapters) turn what a device sent into a reading of its kind:
 
 - `contract_reading`: a contract v1 JSON payload, validated by the kind's payload model;
 - `lorawan_reading`: a LoRaWAN frame (fPort, bytes) with the network server's decoded object,
-  if any. Today the network server's object is used when it has fields pilotlab knows (except on
-  the status port), else pilotlab's binary layout chosen by fPort (devices.codecs). Device
-  profiles (a codec and a measurement mapping per fPort) take their place here;
+  if any. A device with a profile (devices.profiles) is read by its profile's entry for the
+  frame's fPort: the codec (pilotlab layout, Cayenne LPP, the network server's object, or the
+  vendor's JavaScript) and then the mapping (path -> measurement, value map, unit conversion);
+  what the mapping leaves out is kept as the reading's `extra`. A device without a profile is
+  read as before profiles: the network server's object when it has fields pilotlab knows (except
+  on the status port), else pilotlab's binary layout chosen by fPort (devices.codecs);
 - `reading_row`: fields from any of these (with `ts` and `seq`) validated by the same payload
   models and turned into the same telemetry row (ingest.rows).
+
+Vendor JavaScript codecs are compiled once per (profile id, version) into one cache per process
+(`configure_js_codecs` sets its limits from the settings; the worker calls it at start).
 """
 
 from __future__ import annotations
@@ -18,15 +24,43 @@ import re
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
-from devices.codecs import FPORT_STATUS, UnknownPort, decode_frame
+from devices.codecs import FPORT_STATUS, TELEMETRY_CODECS, UnknownPort, cayenne_lpp, decode_frame, status
+from devices.codecs.javascript import JsCodecCache, JsCodecLimits
 from devices.contract import decode_payload, rejection_from
 from devices.kinds import Channel, DeviceKind
+from devices.profiles import UNIT_CONVERSIONS, CayenneLppCodec, FPortUplink, JavascriptCodec, MeasurementMapping, NetworkServerObjectCodec
 from devices.telemetry import TELEMETRY_MODELS, Envelope, payload_model
-from ingest.directory import DeviceEntry
+from ingest.directory import DeviceEntry, DeviceProfile
 from ingest.rows import row_of
-from pilotlab.errors import CodecError, MessageRejected, RejectReason
+from pilotlab.errors import CodecError, JsCodecError, JsCodecFailure, MessageRejected, RejectReason
+from pilotlab.settings import Settings
+
+
+class ProfileFields(dict[str, Any]):
+    """A reading's fields as a device profile read them, with the profile version that read them
+    and the codec's output its mapping did not take (`extra`, None if nothing); `reading_row`
+    stores both with the row."""
+
+    def __init__(self, fields: dict[str, Any], profile_version: int, extra: dict[str, Any] | None) -> None:
+        super().__init__(fields)
+        self.profile_version = profile_version
+        self.extra = extra
+
+
+_js_codecs = JsCodecCache()
+
+
+def configure_js_codecs(settings: Settings) -> None:
+    """The vendor JavaScript codecs' per-call limits and cache size, from the settings."""
+    global _js_codecs
+    _js_codecs = JsCodecCache(JsCodecLimits(
+        time_limit_s=settings.js_codec_time_limit_ms / 1000,
+        memory_limit_bytes=settings.js_codec_memory_limit_mb * 1024 * 1024,
+        stack_limit_bytes=settings.js_codec_stack_limit_kb * 1024,
+        cache_size=settings.js_codec_cache_size))
 
 
 def contract_reading(device: DeviceEntry, channel: Channel, payload: bytes) -> Envelope:
@@ -34,10 +68,13 @@ def contract_reading(device: DeviceEntry, channel: Channel, payload: bytes) -> E
     return decode_payload(device.kind, channel, payload)
 
 
-def lorawan_reading(device: DeviceEntry, f_port: int, data: bytes,
-                    decoded: dict[str, Any] | None) -> tuple[Channel, dict[str, Any]]:
+def lorawan_reading(device: DeviceEntry, f_port: int, data: bytes, decoded: dict[str, Any] | None,
+                    recv_time: datetime | None = None) -> tuple[Channel, dict[str, Any]]:
     """(channel, fields without ts and seq) of one LoRaWAN frame of `device`, from its bytes or the
-    network server's decoded object; MessageRejected (unknown_fport, codec_error) if neither reads."""
+    network server's decoded object (ProfileFields when its profile read them); MessageRejected
+    (unknown_fport, codec_error, profile_invalid, a codec_* of a JavaScript codec) if neither reads."""
+    if device.profile is not None:
+        return _profile_reading(device.kind, device.profile, f_port, data, decoded, recv_time)
     if decoded and f_port != FPORT_STATUS:
         fields = fields_from_object(device.kind, decoded)
         if fields:
@@ -57,8 +94,189 @@ def reading_row(device_id: str, device: DeviceEntry, channel: Channel, fields: d
         reading = payload_model(device.kind, channel).model_validate(fields)
     except ValidationError as exc:
         raise rejection_from(exc) from None
+    if isinstance(fields, ProfileFields):
+        return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed,
+                      profile_version=fields.profile_version)
     return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed)
 
+
+# --- through a device profile -------------------------------------------------------------------
+
+_JS_REASONS = {failure: RejectReason(failure.value) for failure in JsCodecFailure}  # same names
+
+
+def _profile_reading(kind: DeviceKind, profile: DeviceProfile, f_port: int, data: bytes,
+                     decoded: dict[str, Any] | None, recv_time: datetime | None) -> tuple[Channel, ProfileFields]:
+    definition = profile.definition
+    if definition is None:
+        raise MessageRejected(RejectReason.PROFILE_INVALID, profile.problem or f"device profile {profile.id!r} is not valid")
+    uplink = definition.uplinks.get(str(f_port))
+    if uplink is None:
+        ports = ", ".join(sorted(definition.uplinks, key=int)) or "none"
+        raise MessageRejected(RejectReason.UNKNOWN_FPORT,
+                              f"fPort {f_port} is not in device profile {profile.id!r} version {profile.version} (ports: {ports})")
+    channel = Channel(uplink.channel)
+    where = f"fPort {f_port} (profile {profile.id!r} v{profile.version})"
+    output = _codec_output(kind, profile, uplink, f_port, data, decoded, recv_time, where)
+    if output is None:  # a pilotlab layout: already the contract's fields
+        return channel, ProfileFields(_pilotlab_layout(kind, uplink, data, where), profile.version, None)
+    mapping = uplink.mapping or (_cayenne_default_mapping(kind, output) if isinstance(uplink.codec, CayenneLppCodec) else [])
+    fields, extra = apply_mapping(mapping, output, where)
+    if kind is DeviceKind.LOCATION_TRACKER and channel is Channel.TELEMETRY and "fix_type" not in fields:
+        fields["fix_type"] = "3d" if "lat" in fields else "none"
+    return channel, ProfileFields(fields, profile.version, extra)
+
+
+def _pilotlab_layout(kind: DeviceKind, uplink: FPortUplink, data: bytes, where: str) -> dict[str, Any]:
+    layout = getattr(uplink.codec, "layout", kind.value)
+    try:
+        return status.decode(data) if layout == "status" else TELEMETRY_CODECS[kind][1](data)
+    except CodecError as exc:
+        raise MessageRejected(RejectReason.CODEC_ERROR, f"{where}: {exc}") from None
+
+
+def _codec_output(kind: DeviceKind, profile: DeviceProfile, uplink: FPortUplink, f_port: int, data: bytes,
+                  decoded: dict[str, Any] | None, recv_time: datetime | None, where: str) -> dict[str, Any] | None:
+    """The object the mapping reads (None for a pilotlab layout)."""
+    codec = uplink.codec
+    if isinstance(codec, NetworkServerObjectCodec):
+        if not isinstance(decoded, dict) or not decoded:
+            raise MessageRejected(RejectReason.CODEC_ERROR, f"{where}: the network server sent no decoded object "
+                                                            "(ChirpStack `object`, The Things Stack `decoded_payload`)")
+        return decoded
+    if isinstance(codec, CayenneLppCodec):
+        try:
+            return cayenne_object(cayenne_lpp.decode(data))
+        except CodecError as exc:
+            raise MessageRejected(RejectReason.CODEC_ERROR, f"{where}: {exc}") from None
+    if isinstance(codec, JavascriptCodec):
+        try:
+            return _js_codecs.decode((profile.id, profile.version), codec.script, data, f_port, recv_time).data
+        except JsCodecError as exc:
+            raise MessageRejected(_JS_REASONS[exc.reason],
+                                  f"{where}: {exc.detail}") from None
+    return None
+
+
+def cayenne_object(values: list[cayenne_lpp.LppValue]) -> dict[str, Any]:
+    """Cayenne LPP values as the object a mapping reads: `{"<type>_<channel>": value}`, a GPS
+    value as `{latitude, longitude, altitude}`, a 3-axis one as `{x, y, z}` (as The Things Stack's
+    LPP formatter names them; the analog and digital types as `analog_in`, `analog_out`,
+    `digital_in`, `digital_out`, as it does too)."""
+    out: dict[str, Any] = {}
+    for item in values:
+        value: Any = item.value
+        if item.type == "gps":
+            value = {"latitude": value[0], "longitude": value[1], "altitude": value[2]}
+        elif isinstance(value, tuple):
+            value = dict(zip(("x", "y", "z"), value, strict=True))
+        out.setdefault(f"{_LPP_KEY.get(item.type, item.type)}_{item.channel}", value)
+    return out
+
+
+_LPP_KEY = {"analog_input": "analog_in", "analog_output": "analog_out", "digital_input": "digital_in",
+            "digital_output": "digital_out"}
+
+
+_LPP_MEASUREMENT = {"temperature": "temperature_c", "humidity": "humidity_pct", "percentage": "battery_pct",
+                    "concentration": "co2_ppm"}
+
+
+def _cayenne_default_mapping(kind: DeviceKind, output: dict[str, Any]) -> list[MeasurementMapping]:
+    """Without a mapping, a Cayenne LPP codec maps its types as devices.codecs.cayenne_lpp does (the
+    first of each type) to the kind's measurements."""
+    wanted = set(TELEMETRY_MODELS[kind].model_fields)
+    mapping: list[MeasurementMapping] = []
+    taken: set[str] = set()
+    for key in output:
+        lpp_type = key.rsplit("_", 1)[0]
+        targets = ((f"{key}.latitude", "lat"), (f"{key}.longitude", "lon")) if lpp_type == "gps" \
+            else ((key, _LPP_MEASUREMENT.get(lpp_type, "")),)
+        for path, to in targets:
+            if to in wanted and to not in taken:
+                taken.add(to)
+                mapping.append(MeasurementMapping.model_validate({"from": path, "to": to}))
+    return mapping
+
+
+# A path: keys joined by '.', list items as [n] (devices.profiles.PATH_PATTERN).
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_MISSING = object()
+
+
+def _steps(path: str) -> list[str | int]:
+    return [key if key else int(index) for key, index in _STEP.findall(path)]
+
+
+def _get(output: Any, steps: list[str | int]) -> Any:
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(output, list) or step >= len(output):
+                return _MISSING
+            output = output[step]
+        else:
+            if not isinstance(output, dict) or step not in output:
+                return _MISSING
+            output = output[step]
+    return output
+
+
+def _remove(output: Any, steps: list[str | int]) -> None:
+    """Take the value at `steps` out of `output` (a copy), and containers it leaves empty."""
+    if not steps:
+        return
+    head, rest = steps[0], steps[1:]
+    if isinstance(head, int):
+        if not isinstance(output, list) or head >= len(output):
+            return
+        if rest:
+            _remove(output[head], rest)
+            if output[head] in ({}, [None]):
+                output[head] = None
+        else:
+            output[head] = None  # keep the others' indexes
+        return
+    if not isinstance(output, dict) or head not in output:
+        return
+    if rest:
+        _remove(output[head], rest)
+        if output[head] == {} or (isinstance(output[head], list) and all(v is None for v in output[head])):
+            del output[head]
+    else:
+        del output[head]
+
+
+def apply_mapping(mapping: list[MeasurementMapping], output: dict[str, Any],
+                  where: str = "mapping") -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(measurements, what the mapping did not take) of a codec's output. A path the output lacks
+    (or holds null at) is no measurement; a value the value map lacks, or a text where a unit
+    conversion needs a number, is a codec_error naming the path."""
+    fields: dict[str, Any] = {}
+    rest = orjson.loads(orjson.dumps(output)) if mapping else output
+    for entry in mapping:
+        steps = _steps(entry.from_)
+        value = _get(output, steps)
+        if value is _MISSING or value is None:
+            continue
+        _remove(rest, steps)
+        if entry.values is not None:
+            key = value if isinstance(value, str) else orjson.dumps(value).decode()
+            if key not in entry.values:
+                raise MessageRejected(RejectReason.CODEC_ERROR,
+                                      f"{where}: {entry.from_} = {key[:40]!r} is not in the value map of {entry.to} "
+                                      f"({', '.join(list(entry.values)[:8])})")
+            value = entry.values[key]
+        if entry.unit is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise MessageRejected(RejectReason.CODEC_ERROR,
+                                      f"{where}: {entry.from_} is {type(value).__name__}, {entry.unit} needs a number")
+            _, scale, offset = UNIT_CONVERSIONS[entry.unit]
+            value = round(value * scale + offset, 9)
+        fields[entry.to] = value
+    return fields, rest or None
+
+
+# --- without a profile --------------------------------------------------------------------------
 
 # Keys network-server payload formatters commonly produce, mapped to pilotlab fields. Cayenne
 # LPP formatters name values by type and channel: TTS "temperature_1", ChirpStack

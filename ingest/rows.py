@@ -41,8 +41,10 @@ METRIC_COLUMNS = (
     ("state", "text"), ("rssi_dbm", "float8"), ("uptime_s", "bigint"), ("firmware", "text"),
     ("event", "text"), ("detail", "text"),
 )
-COLUMNS = tuple(name for name, _ in KEY_COLUMNS + METRIC_COLUMNS)
-STAGE_TYPES = tuple(pg_type for _, pg_type in KEY_COLUMNS + METRIC_COLUMNS)
+# How it was read: the device profile version that decoded it (NULL: contract v1, no profile).
+READ_BY_COLUMNS = (("profile_version", "integer"),)
+COLUMNS = tuple(name for name, _ in KEY_COLUMNS + METRIC_COLUMNS + READ_BY_COLUMNS)
+STAGE_TYPES = tuple(pg_type for _, pg_type in KEY_COLUMNS + METRIC_COLUMNS + READ_BY_COLUMNS)
 _METRIC_NAMES = tuple(name for name, _ in METRIC_COLUMNS)
 # Hot-path constants: an enum's .value is a property (~0.15 us), a member looked up on its class ~0.06 us.
 _CHANNEL_TEXT = {channel: channel.value for channel in Channel}
@@ -93,7 +95,7 @@ class Outputs(NamedTuple):
 
 
 def row_of(reading: Envelope, device_id: str, device: DeviceEntry, channel: Channel, ingest_time: datetime,
-           size: int, latest_allowed: datetime) -> tuple[Any, ...]:
+           size: int, latest_allowed: datetime, profile_version: int | None = None) -> tuple[Any, ...]:
     """The telemetry row of a validated reading, after the checks that need the registry and the
     clock; shared by the contract path and the adapters (ingest.readings)."""
     ts = reading.ts
@@ -111,7 +113,7 @@ def row_of(reading: Envelope, device_id: str, device: DeviceEntry, channel: Chan
         metrics[-1] = _detail_json(values.get("detail"))
     if channel is _STATUS and "\x00" in (values.get("firmware") or ""):
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
-    return (device_id, reading.seq, ts, ingest_time, _CHANNEL_TEXT[channel], size, *metrics)
+    return (device_id, reading.seq, ts, ingest_time, _CHANNEL_TEXT[channel], size, *metrics, profile_version)
 
 
 @functools.cache

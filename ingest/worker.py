@@ -36,6 +36,7 @@ from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_source import MqttSource
+from ingest.readings import configure_js_codecs
 from ingest.refusal import connection_lost, describe, is_refusal
 from ingest.rows import DecodedBatch, dead_letter
 from ingest.sources import contract_source, network_server_source
@@ -117,6 +118,7 @@ class IngestWorker:
         self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s,
                                AdapterSet(settings.registry_refresh_s, settings.max_payload_bytes, lpwa_sources))
         self.directory = DeviceDirectory(settings.registry_refresh_s)
+        configure_js_codecs(settings)  # vendor JavaScript codecs' limits (device profiles)
         # One MqttSource per source, all into the same hand-off (ingest.sources): the contract's
         # subscription, and the network-server streams (ChirpStack, The Things Stack)
         self.source = contract_source(settings, self.handoff)

@@ -80,6 +80,15 @@ class RejectReason(StrEnum):
     UNKNOWN_FPORT = "unknown_fport"
     UNKNOWN_GATEWAY = "unknown_gateway"
     GATEWAY_NOT_ATTACHED = "gateway_not_attached"
+    # Device profiles (ingest.readings): the profile itself, and a vendor JavaScript codec's failure
+    # (the same names as JsCodecFailure)
+    PROFILE_INVALID = "profile_invalid"
+    CODEC_THREW = "codec_threw"
+    CODEC_TIMEOUT = "codec_timeout"
+    CODEC_MEMORY = "codec_memory"
+    CODEC_ERRORS = "codec_errors"
+    CODEC_BAD_RESULT = "codec_bad_result"
+    CODEC_MISSING_ENTRY_POINT = "codec_missing_entry_point"
 
 
 class CodecError(PilotlabError):
