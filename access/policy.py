@@ -89,6 +89,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/network-server-applications"): PROVISION,
     ("GET", "/devices/{device_id}/uplink-loss"): READ,
     ("GET", "/devices/{device_id}/receptions"): READ,
+    ("GET", "/devices/{device_id}/frames"): READ,
+    ("GET", "/devices/{device_id}/joins"): READ,
+    ("GET", "/devices/{device_id}/lorawan"): READ,
     ("GET", "/network-server-applications"): _rule(A, M, F, R, P, list_scope="pilot_id"),
     # device profiles: a firm's own, or public (admin-made); see api.routes.profiles
     ("POST", "/device-profiles"): _rule(A, M, F, P),

@@ -1,5 +1,5 @@
-"""LPWA and gateway links: DevEUIs, network-server applications, gateway health, uplink loss
-and receptions. (Registry CRUD of gateways and devices stays in gateways.py / devices.py.)"""
+"""LPWA and gateway links: DevEUIs, network-server applications, gateway health, and per device
+uplink loss, receptions, frames, joins and a LoRaWAN summary. (Registry CRUD of gateways and devices stays in gateways.py / devices.py.)"""
 
 from __future__ import annotations
 
@@ -71,6 +71,47 @@ class ReceptionOut(BaseModel):
     snr_db: float | None
     data_rate: str | None
     frequency_hz: int | None
+    gateway_eui: str | None = None
+    data_rate_index: int | None = None
+
+
+class GatewayHeardOut(BaseModel):
+    gateway_id: str
+    gateway_eui: str | None = Field(description="16 lower-case hex digits, from either network server")
+    rssi_dbm: float | None
+    snr_db: float | None
+
+
+class FrameOut(BaseModel):
+    fcnt: int = Field(description="the full 32-bit uplink frame counter")
+    uplink_time: datetime = Field(description="the network server's time of the uplink")
+    received_at: datetime
+    network_server: str
+    f_port: int | None
+    mac_only: bool | None = Field(description="FPort 0 or no application payload: counted, no reading")
+    dev_addr: str | None = Field(description="8 lower-case hex digits")
+    data_rate_index: int | None = Field(description="ChirpStack `dr`; The Things Stack's index where it sends one")
+    spreading_factor: int | None
+    bandwidth_hz: int | None
+    frequency_hz: int | None
+    gateways: list[GatewayHeardOut]
+
+
+class JoinOut(BaseModel):
+    joined_at: datetime
+    network_server: str
+    dev_addr: str | None
+
+
+class LorawanSummaryOut(BaseModel):
+    device_id: str
+    dev_eui: str | None
+    dev_addr: str | None = Field(description="from the latest frame or join")
+    last_fcnt: int | None = Field(description="frame counter of the latest frame (network-server time)")
+    last_frame_at: datetime | None
+    last_join_at: datetime | None
+    frames_24h: int
+    lost_24h: int = Field(description="from frame-counter gaps (uplink_loss_hourly)")
 
 
 @router.put("/devices/{device_id}/dev-eui", summary="Set or clear a LoRaWAN device's DevEUI",
@@ -172,3 +213,58 @@ def receptions(device_id: str, conn: Db, limit: Annotated[int, Query(ge=1, le=10
                         (device_id, limit)).fetchall()
     return [ReceptionOut(fcnt=f, uplink_time=t, gateway_id=g, rssi_dbm=r, snr_db=s, data_rate=d, frequency_hz=fr)
             for f, t, g, r, s, d, fr in rows]
+
+
+@router.get("/devices/{device_id}/frames", response_model=list[FrameOut],
+            summary="A LoRaWAN device's uplink frames, newest first, with the gateways that heard each")
+def frames(device_id: str, conn: Db, limit: ListLimit = 100, offset: ListOffset = 0) -> list[FrameOut]:
+    """Every frame pilotlab heard, whether its payload became a reading, a dead letter or was MAC-only."""
+    registry.get(conn, registry.DEVICES, device_id)
+    rows = conn.execute(
+        "SELECT f.fcnt, f.uplink_time, f.received_at, f.network_server, f.f_port, f.mac_only, f.dev_addr, "
+        "coalesce(f.data_rate_index, r.data_rate_index), r.spreading_factor, r.bandwidth_hz, r.frequency_hz, "
+        "coalesce(r.heard, '[]') "
+        "FROM (SELECT * FROM uplink_frame WHERE device_id = %(d)s ORDER BY uplink_time DESC, fcnt DESC "
+        "      LIMIT %(limit)s OFFSET %(offset)s) f "
+        "LEFT JOIN LATERAL (SELECT min(data_rate_index) AS data_rate_index, min(spreading_factor) AS spreading_factor, "
+        "   min(bandwidth_hz) AS bandwidth_hz, min(frequency_hz) AS frequency_hz, "
+        "   jsonb_agg(jsonb_build_object('gateway_id', gateway_id, 'gateway_eui', gateway_eui, "
+        "             'rssi_dbm', rssi_dbm, 'snr_db', snr_db) ORDER BY gateway_id) AS heard "
+        "   FROM uplink_reception WHERE device_id = f.device_id AND fcnt = f.fcnt AND uplink_time = f.uplink_time) r ON true "
+        "ORDER BY f.uplink_time DESC, f.fcnt DESC",
+        {"d": device_id, "limit": limit, "offset": offset}).fetchall()
+    return [FrameOut(fcnt=fcnt, uplink_time=t, received_at=rec, network_server=ns, f_port=port, mac_only=mac,
+                     dev_addr=addr, data_rate_index=dr, spreading_factor=sf, bandwidth_hz=bw, frequency_hz=freq,
+                     gateways=[GatewayHeardOut(**g) for g in heard])
+            for fcnt, t, rec, ns, port, mac, addr, dr, sf, bw, freq, heard in rows]
+
+
+@router.get("/devices/{device_id}/joins", response_model=list[JoinOut],
+            summary="A LoRaWAN device's (re)joins, newest first")
+def joins(device_id: str, conn: Db, limit: ListLimit = 100, offset: ListOffset = 0) -> list[JoinOut]:
+    registry.get(conn, registry.DEVICES, device_id)
+    rows = conn.execute("SELECT joined_at, network_server, dev_addr FROM lorawan_join WHERE device_id = %s "
+                        "ORDER BY joined_at DESC LIMIT %s OFFSET %s", (device_id, limit, offset)).fetchall()
+    return [JoinOut(joined_at=at, network_server=ns, dev_addr=addr) for at, ns, addr in rows]
+
+
+@router.get("/devices/{device_id}/lorawan", response_model=LorawanSummaryOut,
+            summary="A LoRaWAN device's link in short: DevEUI, DevAddr, last frame counter, joins, 24 h frames and loss")
+def lorawan_summary(device_id: str, conn: Db) -> LorawanSummaryOut:
+    registry.get(conn, registry.DEVICES, device_id)
+    (dev_eui,) = conn.execute("SELECT dev_eui FROM device WHERE id = %s", (device_id,)).fetchone() or (None,)
+    last = conn.execute("SELECT fcnt, uplink_time, dev_addr FROM uplink_frame WHERE device_id = %s "
+                        "ORDER BY uplink_time DESC, fcnt DESC LIMIT 1", (device_id,)).fetchone()
+    join = conn.execute("SELECT joined_at, dev_addr FROM lorawan_join WHERE device_id = %s "
+                        "ORDER BY joined_at DESC LIMIT 1", (device_id,)).fetchone()
+    frames_24h, lost_24h = conn.execute(
+        "SELECT coalesce(sum(received), 0), coalesce(sum(lost), 0) FROM uplink_loss_hourly "
+        "WHERE device_id = %s AND hour >= date_trunc('hour', now() - interval '24 hours', 'UTC')",
+        (device_id,)).fetchone() or (0, 0)
+    dev_addr = None
+    if last is not None and (join is None or last[1] >= join[0]):
+        dev_addr = last[2]
+    dev_addr = dev_addr or (join[1] if join else None)
+    return LorawanSummaryOut(device_id=device_id, dev_eui=dev_eui, dev_addr=dev_addr,
+                             last_fcnt=last[0] if last else None, last_frame_at=last[1] if last else None,
+                             last_join_at=join[0] if join else None, frames_24h=int(frames_24h), lost_24h=int(lost_24h))

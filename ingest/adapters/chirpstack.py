@@ -11,6 +11,11 @@ heard by several gateways into one event whose `rxInfo` lists every gateway. Top
 are emitted even when zero in newer releases but were omitted in earlier v4 ones (the documented
 example has no fCnt), and the gateway messages (`rxInfo`, `txInfo`) omit zeros (`snr` 0 is
 absent): absent numbers are read as 0. The integration publishes at QoS 0 unless configured.
+
+Every uplink is published, MAC-only ones too: a frame on FPort 0 (MAC commands in FRMPayload)
+or without FRMPayload comes with `fPort` 0 or absent and no `data` (`data` is the application
+payload only). `dr` is the data-rate index (absent: 0, as protobuf JSON omits it); `rxInfo[]
+.gatewayId` is the gateway's EUI; `devAddr` is lower-case hex.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from ingest.adapters.fields import (
     as_list,
     as_object,
     counter,
+    dev_addr_of,
     dev_eui_of,
+    gateway_eui_of,
+    index_of,
     number,
     parse_time,
 )
@@ -48,7 +56,7 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"deviceInfo.devEui {dev_eui} differs from the topic's {topic_eui}")
     if event == "join":
         return Join(NETWORK_SERVER, application_id, dev_eui, None, parse_time(body.get("time"), "time"),
-                    body.get("devAddr") if isinstance(body.get("devAddr"), str) else None)
+                    dev_addr_of(body.get("devAddr")))
     if event != "up" or parts[4] != "event":
         raise MessageRejected(RejectReason.TOPIC_INVALID, f"ChirpStack event {event!r} is not an uplink or join")
     data = body.get("data", "")
@@ -58,14 +66,18 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
     receptions = []
     for rx in as_list(body.get("rxInfo")):
         if isinstance(rx, dict) and isinstance(rx.get("gatewayId"), str):
-            receptions.append(Reception(rx["gatewayId"], number(rx.get("rssi", 0)), number(rx.get("snr", 0))))
+            receptions.append(Reception(rx["gatewayId"], number(rx.get("rssi", 0)), number(rx.get("snr", 0)),
+                                        gateway_eui_of(rx["gatewayId"])))
     tx = as_object(body.get("txInfo"))
     lora = as_object(as_object(tx.get("modulation")).get("lora"))
-    radio = Radio(as_int(lora.get("spreadingFactor")), as_int(lora.get("bandwidth")), as_int(tx.get("frequency")))
-    return Uplink(NETWORK_SERVER, application_id, dev_eui, None,
-                  counter(body.get("fCnt"), "fCnt", 2**32 - 1), counter(body.get("fPort"), "fPort", 255),
-                  parse_time(body.get("time"), "time"), data, decoded if isinstance(decoded, dict) else None,
-                  receptions, radio)
+    radio = Radio(as_int(lora.get("spreadingFactor")), as_int(lora.get("bandwidth")), as_int(tx.get("frequency")),
+                  index_of(body.get("dr", 0), 15))
+    f_port = counter(body.get("fPort"), "fPort", 255)
+    decoded = decoded if isinstance(decoded, dict) else None
+    mac_only = ("fPort" in body and f_port == 0) or (not data and decoded is None)
+    return Uplink(NETWORK_SERVER, application_id, dev_eui, None, counter(body.get("fCnt"), "fCnt", 2**32 - 1), f_port,
+                  parse_time(body.get("time"), "time"), data, decoded, receptions, radio,
+                  dev_addr_of(body.get("devAddr")), mac_only)
 
 
 PARSER = NetworkServerParser(NETWORK_SERVER, TOPIC_PREFIX, DEFAULT_TOPICS, parse)

@@ -19,15 +19,17 @@ from pilotlab.errors import MessageRejected, RejectReason
 
 
 class Reception(NamedTuple):
-    gateway_id: str
+    gateway_id: str  # ChirpStack: the gateway's EUI; The Things Stack: its gateway id
     rssi_dbm: float | None
     snr_db: float | None
+    gateway_eui: str | None = None  # lower-case hex, from both network servers
 
 
 class Radio(NamedTuple):
     spreading_factor: int | None = None
     bandwidth_hz: int | None = None
     frequency_hz: int | None = None
+    data_rate_index: int | None = None  # ChirpStack `dr`; The Things Stack `settings.data_rate_index` (older)
 
     @property
     def data_rate(self) -> str | None:
@@ -48,6 +50,8 @@ class Uplink(NamedTuple):
     decoded: dict[str, Any] | None
     receptions: list[Reception]
     radio: Radio
+    dev_addr: str | None = None  # lower-case hex
+    mac_only: bool = False  # fPort 0 or no application payload: a frame to count, no reading
 
 
 class Join(NamedTuple):

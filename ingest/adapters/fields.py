@@ -10,6 +10,8 @@ from typing import Any
 from pilotlab.errors import MessageRejected, RejectReason
 
 DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
+DEV_ADDR = re.compile(r"^[0-9a-fA-F]{8}$")
+
 
 def parse_time(value: Any, what: str) -> datetime:
     """An RFC 3339 time with an offset (nanoseconds are truncated to microseconds)."""
@@ -66,3 +68,19 @@ def dev_eui_of(value: Any, what: str) -> str | None:
     if not isinstance(value, str) or not DEV_EUI.fullmatch(value):
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: {value!r} is not a 16-hex-digit DevEUI")
     return value.lower()
+
+
+def dev_addr_of(value: Any) -> str | None:
+    """A DevAddr as 8 lower-case hex digits (ChirpStack writes lower case, The Things Stack upper
+    case); anything else is None: link metadata never refuses an uplink."""
+    return value.lower() if isinstance(value, str) and DEV_ADDR.fullmatch(value) else None
+
+
+def gateway_eui_of(value: Any) -> str | None:
+    """A gateway EUI as 16 lower-case hex digits, or None."""
+    return value.lower() if isinstance(value, str) and DEV_EUI.fullmatch(value) else None
+
+
+def index_of(value: Any, maximum: int) -> int | None:
+    """A small non-negative integer (a data-rate index), or None if absent or not one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum else None

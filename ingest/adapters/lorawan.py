@@ -3,8 +3,9 @@ becomes a frame record, receptions and (when its payload reads, ingest.readings)
 
 An uplink is identified by (device, full frame counter, network-server time). Its frame is
 recorded whenever the device is known, even if the payload is refused: the radio frame did
-arrive, and loss is counted from frames (`uplink_loss_hourly`). The reading takes `seq` = the
-frame counter and `ts` = the network server's time of the uplink.
+arrive, and loss is counted from frames (`uplink_loss_hourly`). A MAC-only uplink (FPort 0 or
+no application payload) is a frame and nothing else: no reading, no dead letter. The reading
+takes `seq` = the frame counter and `ts` = the network server's time of the uplink.
 """
 
 from __future__ import annotations
@@ -61,11 +62,15 @@ class LorawanIntake:
             fcnt = self.widener.widen(device_id, fcnt)
         at = self.duplicates.canonical_time(device_id, fcnt, up.uplink_time)
         ingest_time = datetime.fromtimestamp(message.received_at, UTC)
-        out.link.frames.append((device_id, fcnt, at, ingest_time, up.network_server, up.f_port))
         radio = up.radio
+        out.link.frames.append((device_id, fcnt, at, ingest_time, up.network_server, up.f_port,
+                                up.dev_addr, radio.data_rate_index, up.mac_only))
         for rx in up.receptions:
             out.link.receptions.append((device_id, fcnt, at, rx.gateway_id, rx.rssi_dbm, rx.snr_db,
-                                        radio.spreading_factor, radio.bandwidth_hz, radio.frequency_hz, radio.data_rate))
+                                        radio.spreading_factor, radio.bandwidth_hz, radio.frequency_hz, radio.data_rate,
+                                        rx.gateway_eui, radio.data_rate_index))
+        if up.mac_only:
+            return  # heard and counted; there is nothing for a reading, and nothing wrong
         try:
             try:
                 data = base64.b64decode(up.data_b64, validate=True)

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 # table -> its columns in the order of the LinkRecords tuples (ingest.rows)
 _COLUMNS = {
-    "frames": ("uplink_frame", ("device_id", "fcnt", "uplink_time", "received_at", "network_server", "f_port")),
+    "frames": ("uplink_frame", ("device_id", "fcnt", "uplink_time", "received_at", "network_server", "f_port",
+                                "dev_addr", "data_rate_index", "mac_only")),
     "receptions": ("uplink_reception", ("device_id", "fcnt", "uplink_time", "gateway_id", "rssi_dbm", "snr_db",
-                                        "spreading_factor", "bandwidth_hz", "frequency_hz", "data_rate")),
+                                        "spreading_factor", "bandwidth_hz", "frequency_hz", "data_rate",
+                                        "gateway_eui", "data_rate_index")),
     "joins": ("lorawan_join", ("device_id", "joined_at", "network_server", "dev_addr")),
     "gateway_messages": ("gateway_message", ("gateway_id", "gateway_time", "received_at", "kind", "seq", "readings",
                                              "refused", "state", "uptime_s", "firmware")),

@@ -10,6 +10,13 @@ documented uplink example has no `f_port`, a first uplink has no `f_cnt`; absent
 `uplink_message.received_at` is the Network Server's time (used as the uplink's time; the
 top-level `received_at` is the Application Server's, the fallback). The MQTT server speaks
 3.1.1 at QoS 0 only, so whatever it drops is seen only as a frame-counter gap.
+
+An uplink without application payload (FPort 0, MAC commands only, or no FRMPayload) has no
+`f_port` and no `frm_payload`: it is counted as a frame, without a reading. The data rate is
+`settings.data_rate.lora.{spreading_factor,bandwidth}`; older releases added
+`settings.data_rate_index`, newer ones have no index (then it is unknown, not 0).
+`rx_metadata[].gateway_ids` has the gateway's `gateway_id` and, for a gateway with an EUI,
+`eui` (upper-case hex, kept lower-case as ChirpStack's); `end_device_ids.dev_addr` is upper-case.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from ingest.adapters.fields import (
     as_list,
     as_object,
     counter,
+    dev_addr_of,
     dev_eui_of,
+    gateway_eui_of,
+    index_of,
     number,
     parse_time,
 )
@@ -46,7 +56,7 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
         accept = body.get("join_accept") or {}
         when = accept.get("received_at") if isinstance(accept, dict) and accept.get("received_at") else body.get("received_at")
         return Join(NETWORK_SERVER, application_id, dev_eui, device_id, parse_time(when, "join_accept.received_at"),
-                    ids.get("dev_addr") if isinstance(ids.get("dev_addr"), str) else None)
+                    dev_addr_of(ids.get("dev_addr")))
     up = body.get("uplink_message")
     if not isinstance(up, dict):
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, "uplink_message: expected an object")
@@ -55,21 +65,25 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
         raise MessageRejected(RejectReason.BAD_BASE64, "uplink_message.frm_payload: expected a base64 string")
     receptions = []
     for rx in as_list(up.get("rx_metadata")):
-        gateway = as_object(as_object(rx).get("gateway_ids")).get("gateway_id")
+        gateway_ids = as_object(as_object(rx).get("gateway_ids"))
+        gateway = gateway_ids.get("gateway_id")
         if isinstance(gateway, str):
             receptions.append(Reception(gateway, number(rx.get("rssi", rx.get("channel_rssi", 0))),
-                                        number(rx.get("snr", 0))))
+                                        number(rx.get("snr", 0)), gateway_eui_of(gateway_ids.get("eui"))))
     settings = as_object(up.get("settings"))
     lora = as_object(as_object(settings.get("data_rate")).get("lora"))
     frequency = settings.get("frequency")
-    radio = Radio(as_int(lora.get("spreading_factor")), as_int(lora.get("bandwidth")), as_int(frequency))
+    radio = Radio(as_int(lora.get("spreading_factor")), as_int(lora.get("bandwidth")), as_int(frequency),
+                  index_of(settings.get("data_rate_index"), 15))
     decoded = up.get("decoded_payload")
+    decoded = decoded if isinstance(decoded, dict) else None
+    f_port = counter(up.get("f_port"), "uplink_message.f_port", 255)
     when = up.get("received_at") or body.get("received_at")
+    mac_only = ("f_port" in up and f_port == 0) or (not data and decoded is None)
     return Uplink(NETWORK_SERVER, application_id, dev_eui, device_id,
-                  counter(up.get("f_cnt"), "uplink_message.f_cnt", 2**32 - 1),
-                  counter(up.get("f_port"), "uplink_message.f_port", 255),
-                  parse_time(when, "uplink_message.received_at"), data,
-                  decoded if isinstance(decoded, dict) else None, receptions, radio)
+                  counter(up.get("f_cnt"), "uplink_message.f_cnt", 2**32 - 1), f_port,
+                  parse_time(when, "uplink_message.received_at"), data, decoded, receptions, radio,
+                  dev_addr_of(ids.get("dev_addr")), mac_only)
 
 
 PARSER = NetworkServerParser(NETWORK_SERVER, TOPIC_PREFIX, DEFAULT_TOPICS, parse)

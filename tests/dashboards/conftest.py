@@ -114,10 +114,12 @@ def _store_lpwa_links(database_url: str, pilot_id: str, gateway_id: str, lpwa: l
     for device in lpwa:
         for fcnt in (1, 2, 3, 5, 6):  # 4 never arrived
             at = now - timedelta(minutes=30 - 5 * fcnt)
-            records.frames.append((device.id, fcnt, at, at + timedelta(seconds=1), "chirpstack", 2))
-            records.receptions.append((device.id, fcnt, at, gateway_id, -90.0 - fcnt, 7.5, 7, 125_000, 868_100_000, "SF7BW125"))
+            records.frames.append((device.id, fcnt, at, at + timedelta(seconds=1), "chirpstack", 2, None, 5, False))
+            records.receptions.append((device.id, fcnt, at, gateway_id, -90.0 - fcnt, 7.5, 7, 125_000, 868_100_000, "SF7BW125",
+                                       None, 5))
             if fcnt % 2:
-                records.receptions.append((device.id, fcnt, at, second, -110.0, -2.5, 7, 125_000, 868_100_000, "SF7BW125"))
+                records.receptions.append((device.id, fcnt, at, second, -110.0, -2.5, 7, 125_000, 868_100_000, "SF7BW125",
+                                           None, 5))
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO gateway (id, pilot_id, protocol) VALUES (%s, %s, 'lorawan')", (second, pilot_id))
         assert write_link_records(conn, records) == 0

@@ -96,3 +96,27 @@ def tts_up(dev_eui: str, device: str, fcnt: int, f_port: int, data: bytes, time:
     if fcnt == 0:
         del up["f_cnt"]  # as TTS emits it
     return orjson.dumps(body)
+
+
+def chirpstack_mac_only(app: str, dev_eui: str, fcnt: int, time: str, *, dr: int = 5, dev_addr: str = "00189440") -> bytes:
+    """An UplinkEvent as ChirpStack v4 publishes a frame with no application payload (FPort 0 with
+    MAC commands, or an empty frame): `fPort`, `data` and `object` are absent."""
+    body = copy.deepcopy(CHIRPSTACK_UP_EXAMPLE)
+    body["deviceInfo"].update(applicationId=app, devEui=dev_eui)
+    for key in ("fPort", "data"):
+        del body[key]
+    body.update(time=time, fCnt=fcnt, dr=dr, devAddr=dev_addr, adr=True, regionConfigId="eu868")
+    return orjson.dumps(body)
+
+
+def tts_mac_only(dev_eui: str, device: str, fcnt: int, time: str, *, dev_addr: str = "00BCB929") -> bytes:
+    """An ApplicationUp as The Things Stack v3 publishes an uplink without FRMPayload: no `f_port`,
+    `frm_payload` or `decoded_payload`; newer releases write no `settings.data_rate_index`."""
+    body = copy.deepcopy(TTS_UP_EXAMPLE)
+    body["end_device_ids"].update(device_id=device, dev_eui=dev_eui.upper(), dev_addr=dev_addr)
+    up = body["uplink_message"]
+    for key in ("frm_payload", "decoded_payload"):
+        del up[key]
+    del up["settings"]["data_rate_index"]
+    up.update(f_cnt=fcnt, received_at=time)
+    return orjson.dumps(body)
