@@ -208,11 +208,12 @@ def uplink_loss(device_id: str, conn: Db, since: Since = None) -> list[UplinkLos
             summary="Link metadata of a LoRaWAN device's latest uplinks: every gateway that heard each")
 def receptions(device_id: str, conn: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ReceptionOut]:
     registry.get(conn, registry.DEVICES, device_id)
-    rows = conn.execute("SELECT fcnt, uplink_time, gateway_id, rssi_dbm, snr_db, data_rate, frequency_hz "
-                        "FROM uplink_reception WHERE device_id = %s ORDER BY uplink_time DESC, gateway_id LIMIT %s",
-                        (device_id, limit)).fetchall()
-    return [ReceptionOut(fcnt=f, uplink_time=t, gateway_id=g, rssi_dbm=r, snr_db=s, data_rate=d, frequency_hz=fr)
-            for f, t, g, r, s, d, fr in rows]
+    rows = conn.execute("SELECT fcnt, uplink_time, gateway_id, rssi_dbm, snr_db, data_rate, frequency_hz, gateway_eui, "
+                        "data_rate_index FROM uplink_reception WHERE device_id = %s "
+                        "ORDER BY uplink_time DESC, gateway_id LIMIT %s", (device_id, limit)).fetchall()
+    return [ReceptionOut(fcnt=f, uplink_time=t, gateway_id=g, rssi_dbm=r, snr_db=s, data_rate=d, frequency_hz=fr,
+                         gateway_eui=eui, data_rate_index=dr)
+            for f, t, g, r, s, d, fr, eui, dr in rows]
 
 
 @router.get("/devices/{device_id}/frames", response_model=list[FrameOut],

@@ -134,5 +134,7 @@ def test_the_api_shows_a_devices_frames_joins_last_frame_counter_and_loss(
     assert {k: summary[k] for k in ("dev_eui", "dev_addr", "last_fcnt", "frames_24h", "lost_24h")} == {
         "dev_eui": eui, "dev_addr": "00189440", "last_fcnt": 3, "frames_24h": 3, "lost_24h": 1}
     assert summary["last_join_at"] is not None
+    reception = api.get(f"/devices/{lpwa.tracker_id}/receptions", params={"limit": 1}).json()
+    assert [(r["fcnt"], r["gateway_eui"], r["data_rate_index"]) for r in reception] == [(3, "0016c001f153a14c", 5)]
     for path in ("frames", "joins", "lorawan"):
         assert api.get(f"/devices/no-such-device/{path}").status_code == 404
