@@ -12,9 +12,10 @@ are emitted even when zero in newer releases but were omitted in earlier v4 ones
 example has no fCnt), and the gateway messages (`rxInfo`, `txInfo`) omit zeros (`snr` 0 is
 absent): absent numbers are read as 0. The integration publishes at QoS 0 unless configured.
 
-Every uplink is published, MAC-only ones too: a frame on FPort 0 (MAC commands in FRMPayload)
-or without FRMPayload comes with `fPort` 0 or absent and no `data` (`data` is the application
-payload only). `dr` is the data-rate index (absent: 0, as protobuf JSON omits it); `rxInfo[]
+Every uplink is published, MAC-only ones too (chirpstack/src/uplink/data.rs, send_uplink_event):
+a frame on FPort 0 (MAC commands in FRMPayload) or without FRMPayload comes with `fPort` 0 or
+absent and no `data` (`data` is the application payload only), and with an `object` if the
+device profile's codec made one of no bytes. `dr` is the data-rate index (absent: 0, as protobuf JSON omits it); `rxInfo[]
 .gatewayId` is the gateway's EUI; `devAddr` is lower-case hex.
 """
 
@@ -74,7 +75,8 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
                   index_of(body.get("dr", 0), 15))
     f_port = counter(body.get("fPort"), "fPort", 255)
     decoded = decoded if isinstance(decoded, dict) else None
-    mac_only = ("fPort" in body and f_port == 0) or (not data and decoded is None)
+    # ChirpStack runs the codec on a MAC-only frame too (empty bytes, fPort 0): its object is no reading
+    mac_only = ("fPort" in body and f_port == 0) or (not data and (f_port == 0 or not decoded))
     return Uplink(NETWORK_SERVER, application_id, dev_eui, None, counter(body.get("fCnt"), "fCnt", 2**32 - 1), f_port,
                   parse_time(body.get("time"), "time"), data, decoded, receptions, radio,
                   dev_addr_of(body.get("devAddr")), mac_only)

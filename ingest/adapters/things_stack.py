@@ -79,7 +79,7 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
     decoded = decoded if isinstance(decoded, dict) else None
     f_port = counter(up.get("f_port"), "uplink_message.f_port", 255)
     when = up.get("received_at") or body.get("received_at")
-    mac_only = ("f_port" in up and f_port == 0) or (not data and decoded is None)
+    mac_only = ("f_port" in up and f_port == 0) or (not data and (f_port == 0 or not decoded))
     return Uplink(NETWORK_SERVER, application_id, dev_eui, device_id,
                   counter(up.get("f_cnt"), "uplink_message.f_cnt", 2**32 - 1), f_port,
                   parse_time(when, "uplink_message.received_at"), data, decoded, receptions, radio,

@@ -98,14 +98,17 @@ def tts_up(dev_eui: str, device: str, fcnt: int, f_port: int, data: bytes, time:
     return orjson.dumps(body)
 
 
-def chirpstack_mac_only(app: str, dev_eui: str, fcnt: int, time: str, *, dr: int = 5, dev_addr: str = "00189440") -> bytes:
+def chirpstack_mac_only(app: str, dev_eui: str, fcnt: int, time: str, *, dr: int = 5, dev_addr: str = "00189440",
+                        **extra: Any) -> bytes:
     """An UplinkEvent as ChirpStack v4 publishes a frame with no application payload (FPort 0 with
-    MAC commands, or an empty frame): `fPort`, `data` and `object` are absent."""
+    MAC commands, or an empty frame; chirpstack/src/uplink/data.rs send_uplink_event): `f_port` 0
+    and `data` empty, so both absent in its JSON; `object` is whatever the profile's codec made of
+    no bytes, if anything."""
     body = copy.deepcopy(CHIRPSTACK_UP_EXAMPLE)
     body["deviceInfo"].update(applicationId=app, devEui=dev_eui)
     for key in ("fPort", "data"):
         del body[key]
-    body.update(time=time, fCnt=fcnt, dr=dr, devAddr=dev_addr, adr=True, regionConfigId="eu868")
+    body.update(time=time, fCnt=fcnt, dr=dr, devAddr=dev_addr, adr=True, regionConfigId="eu868", **extra)
     return orjson.dumps(body)
 
 

@@ -54,7 +54,8 @@ def test_mac_only_uplinks_from_both_network_servers_are_counted_frames_without_a
     lpwa_worker()
     cs_topic, tts_topic = m.chirpstack_topic(lpwa.app, eui), m.tts_topic(lpwa.app, "tts-env")
     publish(mqtt_url, [(cs_topic, m.chirpstack_up(lpwa.app, eui, 10, port, data, _at(0))),
-                       (cs_topic, m.chirpstack_mac_only(lpwa.app, eui, 11, _at(1))),
+                       # ChirpStack runs the profile's codec on the empty payload too: an `object` may come
+                       (cs_topic, m.chirpstack_mac_only(lpwa.app, eui, 11, _at(1), object={})),
                        (cs_topic, orjson.dumps(explicit_port_0))])
     publish(mqtt_url, [(tts_topic, m.tts_mac_only(eui, "tts-env", 13, _at(4)))], qos=0)
     publish(mqtt_url, [(cs_topic, m.chirpstack_up(lpwa.app, eui, 15, port, data, _at(6)))])  # 14 lost
