@@ -75,8 +75,9 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
                   index_of(body.get("dr", 0), 15))
     f_port = counter(body.get("fPort"), "fPort", 255)
     decoded = decoded if isinstance(decoded, dict) else None
-    # ChirpStack runs the codec on a MAC-only frame too (empty bytes, fPort 0): its object is no reading
-    mac_only = ("fPort" in body and f_port == 0) or (not data and (f_port == 0 or not decoded))
+    # ChirpStack never puts FPort 0's MAC commands in `data`, but runs the codec on the empty bytes:
+    # whatever object that made is no reading
+    mac_only = f_port == 0 or (not data and not decoded)
     return Uplink(NETWORK_SERVER, application_id, dev_eui, None, counter(body.get("fCnt"), "fCnt", 2**32 - 1), f_port,
                   parse_time(body.get("time"), "time"), data, decoded, receptions, radio,
                   dev_addr_of(body.get("devAddr")), mac_only)

@@ -11,8 +11,9 @@ documented uplink example has no `f_port`, a first uplink has no `f_cnt`; absent
 top-level `received_at` is the Application Server's, the fallback). The MQTT server speaks
 3.1.1 at QoS 0 only, so whatever it drops is seen only as a frame-counter gap.
 
-An uplink without application payload (FPort 0, MAC commands only, or no FRMPayload) has no
-`f_port` and no `frm_payload`: it is counted as a frame, without a reading. The data rate is
+An uplink without application payload has no `f_port` (FPort 0: its `frm_payload`, if any, is
+MAC commands, as older Network Servers forwarded them) or no `frm_payload`, and no
+`decoded_payload`: it is counted as a frame, without a reading. The data rate is
 `settings.data_rate.lora.{spreading_factor,bandwidth}`; older releases added
 `settings.data_rate_index`, newer ones have no index (then it is unknown, not 0).
 `rx_metadata[].gateway_ids` has the gateway's `gateway_id` and, for a gateway with an EUI,
@@ -79,7 +80,9 @@ def parse(topic: str, body: dict[str, Any]) -> Uplink | Join:
     decoded = decoded if isinstance(decoded, dict) else None
     f_port = counter(up.get("f_port"), "uplink_message.f_port", 255)
     when = up.get("received_at") or body.get("received_at")
-    mac_only = ("f_port" in up and f_port == 0) or (not data and (f_port == 0 or not decoded))
+    # FPort 0 (absent) with FRMPayload is MAC commands, unless the payload formatter made something of
+    # it: the documented example omits f_port beside a decoded_payload
+    mac_only = not decoded and (f_port == 0 or not data)
     return Uplink(NETWORK_SERVER, application_id, dev_eui, device_id,
                   counter(up.get("f_cnt"), "uplink_message.f_cnt", 2**32 - 1), f_port,
                   parse_time(when, "uplink_message.received_at"), data, decoded, receptions, radio,

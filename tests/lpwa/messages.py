@@ -112,7 +112,7 @@ def chirpstack_mac_only(app: str, dev_eui: str, fcnt: int, time: str, *, dr: int
     return orjson.dumps(body)
 
 
-def tts_mac_only(dev_eui: str, device: str, fcnt: int, time: str, *, dev_addr: str = "00BCB929") -> bytes:
+def tts_mac_only(dev_eui: str, device: str, fcnt: int, time: str, *, dev_addr: str = "00BCB929", **extra: Any) -> bytes:
     """An ApplicationUp as The Things Stack v3 publishes an uplink without FRMPayload: no `f_port`,
     `frm_payload` or `decoded_payload`; newer releases write no `settings.data_rate_index`."""
     body = copy.deepcopy(TTS_UP_EXAMPLE)
@@ -121,5 +121,5 @@ def tts_mac_only(dev_eui: str, device: str, fcnt: int, time: str, *, dev_addr: s
     for key in ("frm_payload", "decoded_payload"):
         del up[key]
     del up["settings"]["data_rate_index"]
-    up.update(f_cnt=fcnt, received_at=time)
+    up.update(f_cnt=fcnt, received_at=time, **extra)
     return orjson.dumps(body)

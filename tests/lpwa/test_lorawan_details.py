@@ -57,16 +57,19 @@ def test_mac_only_uplinks_from_both_network_servers_are_counted_frames_without_a
                        # ChirpStack runs the profile's codec on the empty payload too: an `object` may come
                        (cs_topic, m.chirpstack_mac_only(lpwa.app, eui, 11, _at(1), object={})),
                        (cs_topic, orjson.dumps(explicit_port_0))])
-    publish(mqtt_url, [(tts_topic, m.tts_mac_only(eui, "tts-env", 13, _at(4)))], qos=0)
-    publish(mqtt_url, [(cs_topic, m.chirpstack_up(lpwa.app, eui, 15, port, data, _at(6)))])  # 14 lost
+    publish(mqtt_url, [(tts_topic, m.tts_mac_only(eui, "tts-env", 13, _at(4))),
+                       # FPort 0 (so no f_port) with its MAC commands as FRMPayload, as older releases forward it
+                       (tts_topic, m.tts_mac_only(eui, "tts-env", 14, _at(5), frm_payload="AwcG"))], qos=0)
+    publish(mqtt_url, [(cs_topic, m.chirpstack_up(lpwa.app, eui, 16, port, data, _at(6)))])  # 15 lost
 
-    wait_until(lambda: len(_frames(database_url, lpwa.env_id)) == 5 or None, 15, what="five frames")
+    wait_until(lambda: len(_frames(database_url, lpwa.env_id)) == 6 or None, 15, what="six frames")
     assert _frames(database_url, lpwa.env_id) == [
         (10, "chirpstack", port, False, "00189440", 1),
         (11, "chirpstack", 0, True, "00189440", 5),
         (12, "chirpstack", 0, True, "00189440", 5),
         (13, "tts", 0, True, "00bcb929", None),
-        (15, "chirpstack", port, False, "00189440", 1),
+        (14, "tts", 0, True, "00bcb929", None),
+        (16, "chirpstack", port, False, "00189440", 1),
     ]
     readings = _count(database_url, "SELECT count(*) FROM telemetry WHERE device_id = %s", lpwa.env_id)
     assert readings == 2
@@ -74,7 +77,7 @@ def test_mac_only_uplinks_from_both_network_servers_are_counted_frames_without_a
     with psycopg.connect(database_url) as conn:
         loss = conn.execute("SELECT sum(received), sum(lost) FROM uplink_loss_hourly WHERE device_id = %s",
                             (lpwa.env_id,)).fetchone()
-    assert loss == (5, 1)
+    assert loss == (6, 1)
 
 
 def test_data_rate_index_gateway_eui_and_dev_addr_are_kept_alike_from_both_network_servers(
