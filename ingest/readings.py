@@ -20,6 +20,7 @@ Vendor JavaScript codecs are compiled once per (profile id, version) into one ca
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -96,8 +97,36 @@ def reading_row(device_id: str, device: DeviceEntry, channel: Channel, fields: d
         raise rejection_from(exc) from None
     if isinstance(fields, ProfileFields):
         return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed,
-                      profile_version=fields.profile_version)
+                      profile_version=fields.profile_version, extra=extra_json(fields.extra))
     return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed)
+
+
+EXTRA_MAX_CHARS = 16_384
+
+
+def _storable(value: Any) -> Any:
+    """`value` as jsonb holds it: no NUL in strings or keys (PostgreSQL refuses \\u0000), no NaN or
+    infinity (null instead, as JSON has neither)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k).replace("\x00", ""): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
+def extra_json(extra: dict[str, Any] | None) -> str | None:
+    """The unmapped codec output as JSON text for telemetry.extra; larger than EXTRA_MAX_CHARS, a
+    note of its size instead (a codec's output is the vendor's, and may be anything)."""
+    if not extra:
+        return None
+    text = orjson.dumps(_storable(extra)).decode()
+    if len(text) > EXTRA_MAX_CHARS:
+        return orjson.dumps({"_truncated": True, "_chars": len(text)}).decode()
+    return text
 
 
 # --- through a device profile -------------------------------------------------------------------

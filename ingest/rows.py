@@ -41,8 +41,10 @@ METRIC_COLUMNS = (
     ("state", "text"), ("rssi_dbm", "float8"), ("uptime_s", "bigint"), ("firmware", "text"),
     ("event", "text"), ("detail", "text"),
 )
-# How it was read: the device profile version that decoded it (NULL: contract v1, no profile).
-READ_BY_COLUMNS = (("profile_version", "integer"),)
+# How it was read: the device profile version that decoded it (NULL: contract v1, no profile), and
+# what the profile's mapping did not take (JSON text, cast to jsonb like the event detail).
+READ_BY_COLUMNS = (("profile_version", "integer"), ("extra", "text"))
+JSON_COLUMNS = frozenset({"detail", "extra"})
 COLUMNS = tuple(name for name, _ in KEY_COLUMNS + METRIC_COLUMNS + READ_BY_COLUMNS)
 STAGE_TYPES = tuple(pg_type for _, pg_type in KEY_COLUMNS + METRIC_COLUMNS + READ_BY_COLUMNS)
 _METRIC_NAMES = tuple(name for name, _ in METRIC_COLUMNS)
@@ -95,7 +97,8 @@ class Outputs(NamedTuple):
 
 
 def row_of(reading: Envelope, device_id: str, device: DeviceEntry, channel: Channel, ingest_time: datetime,
-           size: int, latest_allowed: datetime, profile_version: int | None = None) -> tuple[Any, ...]:
+           size: int, latest_allowed: datetime, profile_version: int | None = None,
+           extra: str | None = None) -> tuple[Any, ...]:
     """The telemetry row of a validated reading, after the checks that need the registry and the
     clock; shared by the contract path and the adapters (ingest.readings)."""
     ts = reading.ts
@@ -113,7 +116,7 @@ def row_of(reading: Envelope, device_id: str, device: DeviceEntry, channel: Chan
         metrics[-1] = _detail_json(values.get("detail"))
     if channel is _STATUS and "\x00" in (values.get("firmware") or ""):
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, "firmware: NUL characters are not allowed")
-    return (device_id, reading.seq, ts, ingest_time, _CHANNEL_TEXT[channel], size, *metrics, profile_version)
+    return (device_id, reading.seq, ts, ingest_time, _CHANNEL_TEXT[channel], size, *metrics, profile_version, extra)
 
 
 @functools.cache

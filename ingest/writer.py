@@ -29,7 +29,7 @@ from psycopg import sql
 from ingest.adapters.records import write_link_records
 from ingest.handoff import Inbound
 from ingest.refusal import describe, is_refusal
-from ingest.rows import COLUMNS, MAX_DETAIL_CHARS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
+from ingest.rows import COLUMNS, JSON_COLUMNS, MAX_DETAIL_CHARS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
 from pilotlab.errors import RejectReason
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ _CREATE_STAGE = sql.SQL(
 _COPY_STAGE = sql.SQL("COPY telemetry_stage ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
 _SELECT_LIST = sql.SQL(", ").join(
-    sql.SQL("{}::jsonb").format(sql.Identifier(c)) if c == "detail" else sql.Identifier(c) for c in COLUMNS
+    sql.SQL("{}::jsonb").format(sql.Identifier(c)) if c in JSON_COLUMNS else sql.Identifier(c) for c in COLUMNS
 )
 _COLUMN_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 _MOVE_STAGE = sql.SQL(
@@ -51,7 +51,7 @@ _MOVE_STAGE = sql.SQL(
 _INSERT_ONE = sql.SQL(
     "INSERT INTO telemetry ({}) VALUES ({}) ON CONFLICT DO NOTHING"
 ).format(_COLUMN_LIST, sql.SQL(", ").join(
-    sql.SQL("%s::jsonb") if c == "detail" else sql.SQL("%s") for c in COLUMNS))
+    sql.SQL("%s::jsonb") if c in JSON_COLUMNS else sql.SQL("%s") for c in COLUMNS))
 _INSERT_DEAD = (
     "INSERT INTO dead_letter (received_at, topic, topic_sha256, payload, payload_sha256, payload_size, reason, "
     "detail, pilot_id, device_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "

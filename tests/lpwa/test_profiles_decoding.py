@@ -86,11 +86,12 @@ def test_cayenne_lpp_on_fport_1_and_a_gps_tracker_on_fport_2_are_read_through_th
     for seq in (10, 11):
         row = _stored(database_url, lpwa.env_id, seq)
         assert (row["temperature_c"], row["humidity_pct"], row["battery_pct"]) == (21.5, 44.0, 93.0)
-        assert (row["channel"], row["profile_version"]) == ("telemetry", 1)
+        assert (row["channel"], row["profile_version"], row["extra"]) == ("telemetry", 1, None)
     for seq in (20, 21):
         row = _stored(database_url, lpwa.tracker_id, seq)
         assert (row["lat"], row["lon"], row["fix_type"], row["battery_pct"]) == (52.3702, 4.8952, "3d", 87.0)
         assert row["profile_version"] == 1
+        assert row["extra"] == {"gps_1": {"altitude": 12.5}}  # unmapped: kept with the reading
 
 
 def test_the_network_servers_decoded_object_is_mapped_with_units_and_value_maps(
@@ -102,7 +103,8 @@ def test_the_network_servers_decoded_object_is_mapped_with_units_and_value_maps(
                               {"from": "socket.state", "to": "relay_on", "values": {"ON": True, "OFF": False}},
                               {"from": "power_kw", "to": "power_w", "unit": "kW->W"},
                               {"from": "meter.energy_kwh", "to": "energy_wh", "unit": "kWh->Wh"}]}}))
-    decoded = {"socket": {"state": "ON"}, "power_kw": 0.0415, "meter": {"energy_kwh": 12.8732}}
+    decoded = {"socket": {"state": "ON", "since": 1700000000}, "power_kw": 0.0415,
+               "meter": {"energy_kwh": 12.8732}, "voltage": 229.1}
     lpwa_worker()
     _publish_both(mqtt_url, lpwa, lpwa.switch_id, 30, 5, b"\x01", cs_extra={"object": decoded},
                   tts_extra={"decoded_payload": decoded})
@@ -110,6 +112,7 @@ def test_the_network_servers_decoded_object_is_mapped_with_units_and_value_maps(
         row = _stored(database_url, lpwa.switch_id, seq)
         assert (row["relay_on"], row["power_w"], row["energy_wh"]) == (True, 41.5, 12873.2)
         assert row["profile_version"] == 1
+        assert row["extra"] == {"socket": {"since": 1700000000}, "voltage": 229.1}
 
 
 def _vendor_source(model: str) -> str:
@@ -126,16 +129,17 @@ def _extra_env_device(database_url: str, lpwa: LpwaPilot, name: str) -> str:
     return device_id
 
 
-@pytest.mark.parametrize(("model", "mapping", "expected"), [
+@pytest.mark.parametrize(("model", "mapping", "expected", "extra"), [
     ("Milesight EM300-TH", [{"from": "temperature", "to": "temperature_c"}, {"from": "humidity", "to": "humidity_pct"},
                             {"from": "battery", "to": "battery_pct"}],
-     {"temperature_c": 20.0, "humidity_pct": 30.0, "battery_pct": 50.0}),
+     {"temperature_c": 20.0, "humidity_pct": 30.0, "battery_pct": 50.0}, None),
     ("Dragino LHT65", [{"from": "TempC_SHT", "to": "temperature_c"}, {"from": "Hum_SHT", "to": "humidity_pct"}],
-     {"temperature_c": 28.29, "humidity_pct": 88.6}),
+     {"temperature_c": 28.29, "humidity_pct": 88.6},
+     {"BatV": 3.062, "Bat_status": 3, "Ext_sensor": "Temperature Sensor", "TempC_DS": 27.81}),
 ])
 def test_a_vendor_javascript_codec_uploaded_in_a_profile_reads_the_vendors_example_from_both_network_servers(
     database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
-    model: str, mapping: list[dict[str, Any]], expected: dict[str, float],
+    model: str, mapping: list[dict[str, Any]], expected: dict[str, float], extra: dict[str, Any] | None,
 ) -> None:
     example = VENDOR[model]["examples"][0]
     port, data = example["fPort"], bytes(example["bytes"])
@@ -148,7 +152,7 @@ def test_a_vendor_javascript_codec_uploaded_in_a_profile_reads_the_vendors_examp
     for seq in (40, 41):
         row = _stored(database_url, device_id, seq)
         assert {name: row[name] for name in expected} == expected
-        assert row["profile_version"] == 1
+        assert (row["profile_version"], row["extra"]) == (1, extra)
 
 
 HOSTILE = """
