@@ -14,7 +14,7 @@ gateways (ingest.adapters) turn what a device sent into a reading of its kind:
 - `reading_row`: fields from any of these (with `ts` and `seq`) validated by the same payload
   models and turned into the same telemetry row (ingest.rows).
 
-Vendor JavaScript codecs are compiled once per (profile id, version) into one cache per process
+Vendor JavaScript codecs are compiled once per (profile id, version, fPort) into one cache per process
 (`configure_js_codecs` sets its limits from the settings; the worker calls it at start).
 """
 
@@ -180,7 +180,8 @@ def _codec_output(kind: DeviceKind, profile: DeviceProfile, uplink: FPortUplink,
             raise MessageRejected(RejectReason.CODEC_ERROR, f"{where}: {exc}") from None
     if isinstance(codec, JavascriptCodec):
         try:
-            return _js_codecs.decode((profile.id, profile.version), codec.script, data, f_port, recv_time).data
+            # one compiled codec per (profile, version, port): a profile may give each port its own script
+            return _js_codecs.decode((profile.id, profile.version, f_port), codec.script, data, f_port, recv_time).data
         except JsCodecError as exc:
             raise MessageRejected(_JS_REASONS[exc.reason],
                                   f"{where}: {exc.detail}") from None

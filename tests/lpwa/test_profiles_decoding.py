@@ -160,36 +160,49 @@ function decodeUplink(input) {
   if (input.bytes[0] === 1) { while (true) {} }
   if (input.bytes[0] === 2) { throw new Error("sensor frame " + input.bytes.length + " bytes: bad"); }
   if (input.bytes[0] === 3) { return {errors: ["unknown frame type 3"]}; }
+  if (input.bytes[0] === 4) { var hoard = []; while (true) { hoard.push(new Array(100000).fill(7)); } }
+  if (input.bytes[0] === 5) { return 42; }
+  if (input.bytes[0] === 6) { return {data: {t: sensorTable[input.bytes[1]]}}; }
   return {data: {t: input.bytes[1]}};
 }
 """
+NO_ENTRY_POINT = "function decode(bytes) { return {t: bytes[0]}; }"
 
 
-def test_a_hostile_codec_is_a_dead_letter_with_its_reason_within_the_limit_and_the_next_message_is_stored(
+def test_hostile_codecs_are_dead_letters_with_their_reasons_within_the_limit_and_the_next_message_is_stored(
     database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
 ) -> None:
     _use_profile(database_url, lpwa.env_id, f"{lpwa.app}-hostile",
-                 _profile("env_sensor", ["temperature_c"], {"7": {
-                     "codec": {"type": "javascript", "script": HOSTILE}, "mapping": [{"from": "t", "to": "temperature_c"}]}}))
+                 _profile("env_sensor", ["temperature_c"], {
+                     "7": {"codec": {"type": "javascript", "script": HOSTILE}, "mapping": [{"from": "t", "to": "temperature_c"}]},
+                     "8": {"codec": {"type": "javascript", "script": NO_ENTRY_POINT},
+                           "mapping": [{"from": "t", "to": "temperature_c"}]}}))
     eui = lpwa.eui[lpwa.env_id]
     topic = m.chirpstack_topic(lpwa.app, eui)
     lpwa_worker(js_codec_time_limit_ms=200)
     started = time.monotonic()
-    publish(mqtt_url, [(topic, m.chirpstack_up(lpwa.app, eui, fcnt, 7, data, _now(fcnt)))
-                       for fcnt, data in ((50, b"\x01"), (51, b"\x02\x00"), (52, b"\x03"), (53, b"\x00\x15"))])
-    row = _stored(database_url, lpwa.env_id, 53)
+    hostile = [(50, 7, b"\x01"), (51, 7, b"\x02\x00"), (52, 7, b"\x03"), (53, 7, b"\x04"), (54, 7, b"\x05"),
+               (55, 7, b"\x06\x01"), (56, 8, b"\x01")]
+    publish(mqtt_url, [(topic, m.chirpstack_up(lpwa.app, eui, fcnt, port, data, _now(fcnt - 50)))
+                       for fcnt, port, data in [*hostile, (57, 7, b"\x00\x15")]])
+    row = _stored(database_url, lpwa.env_id, 57)
     assert (row["temperature_c"], row["profile_version"]) == (21.0, 1)
     assert time.monotonic() - started < 10
 
-    def three_dead() -> list[tuple[str, str]] | None:
+    def all_dead() -> dict[str, str] | None:
         with psycopg.connect(database_url) as conn:
-            found = conn.execute("SELECT reason, detail FROM dead_letter WHERE topic = %s ORDER BY reason",
-                                 (topic,)).fetchall()
-        return found if len(found) == 3 else None
-    letters = wait_until(three_dead, 10, what="three dead letters")
-    assert [reason for reason, _ in letters] == ["codec_errors", "codec_threw", "codec_timeout"]
-    assert "unknown frame type 3" in letters[0][1] and "sensor frame 2 bytes: bad" in letters[1][1]
-    assert "time limit" in letters[2][1] and "fPort 7" in letters[2][1]
+            found = conn.execute("SELECT reason, detail FROM dead_letter WHERE topic = %s", (topic,)).fetchall()
+        return {reason: detail for reason, detail in found} if len(found) == len(hostile) else None
+    letters = wait_until(all_dead, 10, what="a dead letter per hostile frame")
+    assert set(letters) == {"codec_timeout", "codec_threw", "codec_errors", "codec_memory", "codec_bad_result",
+                            "codec_missing_entry_point"} and len(letters) == len(hostile) - 1  # two throw
+    assert "time limit" in letters["codec_timeout"] and "fPort 7" in letters["codec_timeout"]
+    assert "unknown frame type 3" in letters["codec_errors"]
+    assert "heap limit" in letters["codec_memory"] and "returned number" in letters["codec_bad_result"]
+    assert "fPort 8" in letters["codec_missing_entry_point"]  # its own codec, not port 7's of the same profile
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) FROM telemetry WHERE device_id = %s AND seq BETWEEN 50 AND 52",
+        threw = [d for (d,) in conn.execute("SELECT detail FROM dead_letter WHERE topic = %s AND reason = 'codec_threw' "
+                                            "ORDER BY detail", (topic,))]
+        assert len(threw) == 2 and "sensor frame 2 bytes: bad" in threw[0] and "ReferenceError" in threw[1]
+        assert conn.execute("SELECT count(*) FROM telemetry WHERE device_id = %s AND seq BETWEEN 50 AND 56",
                             (lpwa.env_id,)).fetchone() == (0,)
