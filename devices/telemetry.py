@@ -97,12 +97,13 @@ SwitchTrigger = Literal["heartbeat", "button", "app", "schedule", "remote", "ove
 
 
 class SmartSwitchTelemetry(Envelope):
-    """A Wi-Fi smart switch: relay state and metering. `trigger` says why this message was sent:
-    `heartbeat` for the periodic report, otherwise what toggled the relay."""
+    """A smart switch: its relay state (the minimal core), and metering if it has any. `trigger` says
+    why this message was sent: `heartbeat` for the periodic report, otherwise what toggled the relay."""
 
     relay_on: bool = Field(description="relay closed (the load is powered)")
-    power_w: float = Field(ge=0, le=100_000, description="active power, W")
-    energy_wh: float = Field(ge=0, le=1e12, description="energy meter, Wh (a running counter)")
+    power_w: float | None = Field(default=None, ge=0, le=100_000, description="active power, W (a switch without metering leaves it out)")
+    energy_wh: float | None = Field(default=None, ge=0, le=1e12, description="energy meter, Wh (a running counter; "
+                                                                            "a switch without metering leaves it out)")
     trigger: SwitchTrigger = Field(default="heartbeat", description="why it was sent: heartbeat for the periodic "
                                                                      "report, else what toggled the relay")
 
@@ -119,7 +120,8 @@ def _is_number(*fields: str) -> dict[str, Any]:
 
 
 class LocationTrackerTelemetry(Envelope):
-    """A child / dementia-patient / vehicle tracker. Without a fix, lat/lon may be omitted."""
+    """A child / dementia-patient / vehicle tracker: a position or a no-fix report (the minimal core).
+    Without a fix, lat/lon are omitted; a tracker without a battery gauge leaves battery_pct out."""
 
     # The validator's rules, for the JSON Schema (devices.contract_schema).
     model_config = ConfigDict(json_schema_extra={
@@ -134,7 +136,7 @@ class LocationTrackerTelemetry(Envelope):
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="horizontal accuracy, m")
     speed_mps: float | None = Field(default=None, ge=0, le=350, description="ground speed, m/s")
     fix_type: FixType = Field(description="how the position was found; none: no position (leave lat and lon out)")
-    battery_pct: Percent = Field(description=BATTERY)
+    battery_pct: Percent | None = Field(default=None, description=BATTERY)
 
     @model_validator(mode="after")
     def _position_matches_fix(self) -> LocationTrackerTelemetry:

@@ -70,12 +70,12 @@ TRIGGERS = ("heartbeat", "button", "app", "schedule", "remote", "overload", "pow
 MEASURES = ("temperature_c", "humidity_pct", "pm25_ugm3", "pm10_ugm3", "co2_ppm", "noise_dba")
 RULES: dict[DeviceKind | Channel, dict[str, Field]] = {
     DeviceKind.SMART_SWITCH: {
-        "relay_on": _required(BOOL), "power_w": _required(NUMBER, (0, 100_000)),
-        "energy_wh": _required(NUMBER, (0, 1e12)), "trigger": Field(STRING, nullable=False, choices=TRIGGERS)},
+        "relay_on": _required(BOOL), "power_w": Field(NUMBER, (0, 100_000)),
+        "energy_wh": Field(NUMBER, (0, 1e12)), "trigger": Field(STRING, nullable=False, choices=TRIGGERS)},
     DeviceKind.LOCATION_TRACKER: {
         "lat": Field(NUMBER, (-90, 90)), "lon": Field(NUMBER, (-180, 180)), "accuracy_m": Field(NUMBER, (0, 100_000)),
         "speed_mps": Field(NUMBER, (0, 350)), "fix_type": _required(STRING, choices=("none", "2d", "3d", "wifi", "cell")),
-        "battery_pct": _required(NUMBER, (0, 100))},
+        "battery_pct": Field(NUMBER, (0, 100))},
     DeviceKind.ENV_SENSOR: {
         "temperature_c": Field(NUMBER, (-90, 100)), "humidity_pct": Field(NUMBER, (0, 100)),
         "pm25_ugm3": Field(NUMBER, (0, 5_000)), "pm10_ugm3": Field(NUMBER, (0, 5_000)),

@@ -43,7 +43,7 @@ def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
         "text_for_a_number": (sw, payloads.encode(payloads.switch(1, power_w="21.5")), "invalid_payload"),
         "repeated_key": (sw, b'{"ts": 1764000000000, "seq": 1, "seq": 2, "relay_on": true, "power_w": 1, '
                              b'"energy_wh": 1}', "invalid_payload"),
-        "missing_field": (sw, b'{"ts": 1764000000000, "seq": 1, "relay_on": true}', "invalid_payload"),
+        "missing_field": (sw, b'{"ts": 1764000000000, "seq": 1, "power_w": 1, "energy_wh": 1}', "invalid_payload"),
         "unknown_field": (sw, payloads.encode(payloads.switch(1, colour="red")), "invalid_payload"),
         "negative_seq": (sw, payloads.encode(payloads.switch(-1)), "out_of_range"),
         "humidity_over_100": (topic_for(pilot.pilot_id, pilot.env_id, "telemetry"),

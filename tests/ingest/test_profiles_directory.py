@@ -13,7 +13,7 @@ from ingest.directory import DeviceDirectory
 from store import profiles
 from tests.support import register_pilot
 
-ENV_PROFILE = {"vendor": "Acme", "model": "LPP-1", "firmware_version": "1.0", "kind": "env_sensor",
+ENV_PROFILE = {"vendor": "Directory Test", "model": "LPP-1", "firmware_version": "1.0", "kind": "env_sensor",
                "reporting_interval_s": 600, "measurements": ["temperature_c", "humidity_pct"],
                "uplinks": {"1": {"codec": {"type": "cayenne_lpp"}}}}
 
@@ -52,7 +52,7 @@ def test_a_stored_definition_that_no_longer_validates_is_carried_as_its_problem(
         profiles.create(conn, profile_id, pilot.firm_id, ProfileDefinition.model_validate(ENV_PROFILE))
         profiles.assign(conn, pilot.env_id, profile_id)
         conn.execute("ALTER TABLE device_profile_version DISABLE TRIGGER device_profile_version_immutable")
-        conn.execute("UPDATE device_profile_version SET definition = '{\"vendor\": \"Acme\"}' WHERE profile_id = %s",
+        conn.execute("UPDATE device_profile_version SET definition = '{\"vendor\": \"Directory Test\"}' WHERE profile_id = %s",
                      (profile_id,))
         conn.execute("ALTER TABLE device_profile_version ENABLE TRIGGER device_profile_version_immutable")
         conn.commit()

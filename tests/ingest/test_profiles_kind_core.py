@@ -1,0 +1,34 @@
+"""Kind models with a minimal core: a switch needs its relay state, a tracker a position or a
+no-fix report; metering and a battery gauge are optional. Over the real broker: a relay-only
+switch and a battery-less tracker are stored (contract v1, and LoRaWAN through a profile)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from devices.contract import topic_for
+from tests.ingest import payloads
+from tests.lpwa.test_profiles_decoding import _stored
+from tests.support import RegisteredPilot, publish
+
+
+def _payload_without(payload: dict, *names: str) -> dict:
+    return {k: v for k, v in payload.items() if k not in names}
+
+
+def test_a_relay_only_switch_and_a_battery_less_tracker_are_stored_from_contract_v1(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+) -> None:
+    switch = _payload_without(payloads.switch(seq=3), "power_w", "energy_wh")
+    no_fix = {k: v for k, v in payloads.tracker(seq=4).items() if k in ("ts", "seq")} | {"fix_type": "none"}
+    fix = _payload_without(payloads.tracker(seq=5), "battery_pct")
+    thread_worker()
+    publish(mqtt_url, [(topic_for(pilot.pilot_id, pilot.switch_id, "telemetry"), payloads.encode(switch)),
+                       (topic_for(pilot.pilot_id, pilot.tracker_id, "telemetry"), payloads.encode(no_fix)),
+                       (topic_for(pilot.pilot_id, pilot.tracker_id, "telemetry"), payloads.encode(fix))])
+    row = _stored(database_url, pilot.switch_id, 3)
+    assert (row["relay_on"], row["power_w"], row["energy_wh"]) == (switch["relay_on"], None, None)
+    row = _stored(database_url, pilot.tracker_id, 4)
+    assert (row["fix_type"], row["lat"], row["battery_pct"]) == ("none", None, None)
+    row = _stored(database_url, pilot.tracker_id, 5)
+    assert (row["fix_type"], row["lat"], row["battery_pct"]) == ("3d", fix["lat"], None)
