@@ -61,7 +61,7 @@ class AdapterSet:
         self.directory.prepare(conn)
 
     def claims(self, topic: str) -> bool:
-        return any(parser.claims(topic) for parser in PARSERS)
+        return _parser_for(topic) is not None
 
     def decode(self, message: Inbound, lookup: DeviceLookup, out: Outputs, latest_allowed: datetime) -> None:
         """Adds to `out` whatever `message` yields; a message never raises out of here."""
@@ -69,7 +69,9 @@ class AdapterSet:
             size = len(message.payload)
             if size > self.max_payload_bytes:
                 raise MessageRejected(RejectReason.PAYLOAD_TOO_LARGE, f"{size} bytes, the limit is {self.max_payload_bytes}")
-            parser = next(parser for parser in PARSERS if parser.claims(message.topic))
+            parser = _parser_for(message.topic)
+            if parser is None:
+                raise LookupError(f"no parser claims {message.topic!r}")  # a bug: decode() follows claims()
             event = parser.parse(message)
             if isinstance(event, Uplink):
                 self.lorawan.uplink(message, event, lookup, out, latest_allowed)
@@ -83,3 +85,10 @@ class AdapterSet:
             log.exception("adapter failed on a message from %s", message.topic)
             out.dead.append(dead_letter(message, RejectReason.INVALID_PAYLOAD,
                                         f"could not be decoded ({type(exc).__name__}: {exc})"))
+
+
+def _parser_for(topic: str) -> Parser | None:
+    for parser in PARSERS:
+        if parser.claims(topic):
+            return parser
+    return None

@@ -11,6 +11,7 @@ from pilotlab.errors import MessageRejected, RejectReason
 
 DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 DEV_ADDR = re.compile(r"^[0-9a-fA-F]{8}$")
+_RFC3339 = re.compile(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d)")
 
 
 def parse_time(value: Any, what: str) -> datetime:
@@ -18,12 +19,14 @@ def parse_time(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: expected an RFC 3339 time")
     text = value.replace("Z", "+00:00")
-    match = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d:\d\d)", text)
+    match = _RFC3339.fullmatch(text)
     if not match:
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: {value!r} is not an RFC 3339 time with offset")
-    fraction = (match.group(2) or "")[:7]
+    whole, fraction, offset = match.groups()
+    if fraction is not None and len(fraction) > 7:
+        text = whole + fraction[:7] + offset
     try:
-        return datetime.fromisoformat(match.group(1) + fraction + match.group(3))
+        return datetime.fromisoformat(text)
     except ValueError:
         raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"{what}: {value!r} is not a valid time") from None
 

@@ -56,7 +56,6 @@ class LorawanIntake:
     def uplink(self, message: Inbound, up: Uplink, lookup: DeviceLookup, out: Outputs,
                latest_allowed: datetime) -> None:
         device_id, entry = self.device(up.network_server, up.application_id, up.dev_eui, up.device_hint, lookup)
-        address = TopicAddress(entry.pilot_id, device_id, Channel.TELEMETRY)
         fcnt = up.fcnt
         if self.fcnt_bits.get(up.network_server, 32) == 16:
             fcnt = self.widener.widen(device_id, fcnt)
@@ -65,10 +64,11 @@ class LorawanIntake:
         radio = up.radio
         out.link.frames.append((device_id, fcnt, at, ingest_time, up.network_server, up.f_port,
                                 up.dev_addr, radio.data_rate_index, up.mac_only))
-        for rx in up.receptions:
-            out.link.receptions.append((device_id, fcnt, at, rx.gateway_id, rx.rssi_dbm, rx.snr_db,
-                                        radio.spreading_factor, radio.bandwidth_hz, radio.frequency_hz, radio.data_rate,
-                                        rx.gateway_eui, radio.data_rate_index))
+        if up.receptions:
+            sf, bw, freq, dr_index = radio
+            data_rate = radio.data_rate
+            out.link.receptions.extend([(device_id, fcnt, at, rx.gateway_id, rx.rssi_dbm, rx.snr_db, sf, bw, freq,
+                                         data_rate, rx.gateway_eui, dr_index) for rx in up.receptions])
         if up.mac_only:
             return  # heard and counted; there is nothing for a reading, and nothing wrong
         try:
@@ -81,7 +81,8 @@ class LorawanIntake:
             out.rows.append(reading_row(device_id, entry, channel, fields, ingest_time, len(data), latest_allowed))
             out.sources.append(message)
         except MessageRejected as rejected:
-            out.dead.append(dead_letter(message, rejected.reason, rejected.detail, address))
+            out.dead.append(dead_letter(message, rejected.reason, rejected.detail,
+                                        TopicAddress(entry.pilot_id, device_id, Channel.TELEMETRY)))
 
     def join(self, message: Inbound, join: Join, lookup: DeviceLookup, out: Outputs) -> None:
         device_id, _ = self.device(join.network_server, join.application_id, join.dev_eui, join.device_hint, lookup)

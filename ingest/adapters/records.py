@@ -31,6 +31,17 @@ _COLUMNS = {
     "gateway_messages": ("gateway_message", ("gateway_id", "gateway_time", "received_at", "kind", "seq", "readings",
                                              "refused", "state", "uptime_s", "firmware")),
 }
+# Tables written every uplink go by binary COPY (measured: 0.3-0.5 us a row against 1.9 in text),
+# into a stage whose types take every value the parsers can give: a Python int is sent as int8
+# when the parser bounds it (fcnt, fPort, data-rate index) and as numeric when it does not (radio
+# settings), because psycopg's binary int2/int4 dumpers wrap an out-of-range int silently. The
+# INSERT ... SELECT casts to the table's types, so an out-of-range value is refused there (22003),
+# as text COPY refused it.
+_BINARY_STAGE_TYPES = {
+    "frames": ("text", "int8", "timestamptz", "timestamptz", "text", "int8", "text", "int8", "bool"),
+    "receptions": ("text", "int8", "timestamptz", "text", "float8", "float8", "numeric", "numeric", "numeric",
+                   "text", "text", "int8"),
+}
 _INSERTS = {
     name: sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -57,7 +68,7 @@ def write_link_records(conn: psycopg.Connection, records: LinkRecords) -> int:
                 continue
             try:
                 with conn.transaction():
-                    _copy_insert(cur, table, columns, rows)
+                    _copy_insert(cur, name, table, columns, rows)
             except psycopg.Error as exc:
                 if not is_refusal(exc, conn):
                     raise
@@ -73,14 +84,25 @@ def write_link_records(conn: psycopg.Connection, records: LinkRecords) -> int:
     return refused
 
 
-def _copy_insert(cur: psycopg.Cursor[Any], table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def _copy_insert(cur: psycopg.Cursor[Any], name: str, table: str, columns: tuple[str, ...],
+                 rows: list[tuple[Any, ...]]) -> None:
     stage = sql.Identifier(f"{table}_stage")
     column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-        stage, sql.Identifier(table)))
-    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, column_list)) as copy:
+    types = _BINARY_STAGE_TYPES.get(name)
+    if types is None:
+        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            stage, sql.Identifier(table)))
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, column_list)
+    else:
+        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            stage, sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                                      for c, t in zip(columns, types, strict=True))))
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, column_list)
+    with cur.copy(copy_sql) as copy:
+        if types is not None:
+            copy.set_types(types)
+        write_row = copy.write_row
         for row in rows:
-            copy.write_row(row)
+            write_row(row)
     cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
         sql.Identifier(table), column_list, column_list, stage))
-
