@@ -133,6 +133,8 @@ class LocationTrackerTelemetry(Envelope):
 
     lat: float | None = Field(default=None, ge=-90, le=90, description="latitude, degrees (WGS 84)")
     lon: float | None = Field(default=None, ge=-180, le=180, description="longitude, degrees (WGS 84)")
+    altitude_m: float | None = Field(default=None, ge=-1_000, le=50_000, description="altitude, m (as the receiver "
+                                                                                  "gives it: above sea level or the ellipsoid)")
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="horizontal accuracy, m")
     speed_mps: float | None = Field(default=None, ge=0, le=350, description="ground speed, m/s")
     fix_type: FixType = Field(description="how the position was found; none: no position (leave lat and lon out)")

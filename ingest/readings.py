@@ -214,14 +214,17 @@ _LPP_MEASUREMENT = {"temperature": "temperature_c", "humidity": "humidity_pct", 
 
 def _cayenne_default_mapping(kind: DeviceKind, output: dict[str, Any]) -> list[MeasurementMapping]:
     """Without a mapping, a Cayenne LPP codec maps its types as devices.codecs.cayenne_lpp does (the
-    first of each type) to the kind's measurements."""
+    first of each type; a tracker's GPS altitude too) to the kind's measurements."""
     wanted = set(TELEMETRY_MODELS[kind].model_fields)
     mapping: list[MeasurementMapping] = []
     taken: set[str] = set()
     for key in output:
         lpp_type = key.rsplit("_", 1)[0]
-        targets = ((f"{key}.latitude", "lat"), (f"{key}.longitude", "lon")) if lpp_type == "gps" \
-            else ((key, _LPP_MEASUREMENT.get(lpp_type, "")),)
+        targets: tuple[tuple[str, str], ...]
+        if lpp_type == "gps":
+            targets = ((f"{key}.latitude", "lat"), (f"{key}.longitude", "lon"), (f"{key}.altitude", "altitude_m"))
+        else:
+            targets = ((key, _LPP_MEASUREMENT.get(lpp_type, "")),)
         for path, to in targets:
             if to in wanted and to not in taken:
                 taken.add(to)

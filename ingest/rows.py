@@ -33,7 +33,7 @@ KEY_COLUMNS = (
 )
 METRIC_COLUMNS = (
     ("relay_on", "boolean"), ("power_w", "float8"), ("energy_wh", "float8"), ("trigger", "text"),
-    ("lat", "float8"), ("lon", "float8"), ("accuracy_m", "float8"), ("speed_mps", "float8"),
+    ("lat", "float8"), ("lon", "float8"), ("altitude_m", "float8"), ("accuracy_m", "float8"), ("speed_mps", "float8"),
     ("fix_type", "text"),
     ("temperature_c", "float8"), ("humidity_pct", "float8"), ("pm25_ugm3", "float8"),
     ("pm10_ugm3", "float8"), ("co2_ppm", "float8"), ("noise_dba", "float8"),

@@ -24,7 +24,7 @@ from store.timeseries import bucket_sql
 # send it with telemetry, any device may send it with status.
 KIND_NUMERIC: dict[DeviceKind, tuple[str, ...]] = {
     DeviceKind.SMART_SWITCH: ("power_w", "energy_wh", "battery_pct"),
-    DeviceKind.LOCATION_TRACKER: ("lat", "lon", "accuracy_m", "speed_mps", "battery_pct"),
+    DeviceKind.LOCATION_TRACKER: ("lat", "lon", "altitude_m", "accuracy_m", "speed_mps", "battery_pct"),
     DeviceKind.ENV_SENSOR: ("temperature_c", "humidity_pct", "pm25_ugm3", "pm10_ugm3", "co2_ppm",
                             "noise_dba", "battery_pct"),
 }

@@ -73,7 +73,8 @@ RULES: dict[DeviceKind | Channel, dict[str, Field]] = {
         "relay_on": _required(BOOL), "power_w": Field(NUMBER, (0, 100_000)),
         "energy_wh": Field(NUMBER, (0, 1e12)), "trigger": Field(STRING, nullable=False, choices=TRIGGERS)},
     DeviceKind.LOCATION_TRACKER: {
-        "lat": Field(NUMBER, (-90, 90)), "lon": Field(NUMBER, (-180, 180)), "accuracy_m": Field(NUMBER, (0, 100_000)),
+        "lat": Field(NUMBER, (-90, 90)), "lon": Field(NUMBER, (-180, 180)), "altitude_m": Field(NUMBER, (-1_000, 50_000)),
+        "accuracy_m": Field(NUMBER, (0, 100_000)),
         "speed_mps": Field(NUMBER, (0, 350)), "fix_type": _required(STRING, choices=("none", "2d", "3d", "wifi", "cell")),
         "battery_pct": Field(NUMBER, (0, 100))},
     DeviceKind.ENV_SENSOR: {

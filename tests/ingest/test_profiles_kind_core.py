@@ -32,3 +32,12 @@ def test_a_relay_only_switch_and_a_battery_less_tracker_are_stored_from_contract
     assert (row["fix_type"], row["lat"], row["battery_pct"]) == ("none", None, None)
     row = _stored(database_url, pilot.tracker_id, 5)
     assert (row["fix_type"], row["lat"], row["battery_pct"]) == ("3d", fix["lat"], None)
+
+
+def test_a_trackers_altitude_is_stored(database_url: str, mqtt_url: str, pilot: RegisteredPilot,
+                                       thread_worker: Callable) -> None:
+    fix = payloads.tracker(seq=6) | {"altitude_m": 312.5}
+    thread_worker()
+    publish(mqtt_url, [(topic_for(pilot.pilot_id, pilot.tracker_id, "telemetry"), payloads.encode(fix))])
+    row = _stored(database_url, pilot.tracker_id, 6)
+    assert (row["lat"], row["lon"], row["altitude_m"]) == (fix["lat"], fix["lon"], 312.5)

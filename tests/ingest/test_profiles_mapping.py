@@ -72,12 +72,16 @@ def test_telemetry_extra_is_added_over_compressed_chunks_and_holds_json(empty_da
 def _upgrade_keeps_rows_and_adds_extra(url: str, database_server: str) -> None:
     migrate(url, target=12)
     fill = fill_at(url, 12)
-    assert "0014_telemetry_extra" in [name.removesuffix(".sql") for name in migrate(url).applied]
+    applied = [name.removesuffix(".sql") for name in migrate(url).applied]
+    assert "0014_telemetry_extra" in applied and "0015_tracker_altitude" in applied
     with psycopg.connect(url, autocommit=True) as conn:
         assert telemetry_rows(conn) == fill.telemetry
         column = conn.execute("SELECT data_type, is_nullable, column_default FROM information_schema.columns "
                               "WHERE table_name = 'telemetry' AND column_name = 'extra'").fetchone()
         assert column == ("jsonb", "YES", None)
+        altitude = conn.execute("SELECT data_type, is_nullable, column_default FROM information_schema.columns "
+                                "WHERE table_name = 'telemetry' AND column_name = 'altitude_m'").fetchone()
+        assert altitude == ("double precision", "YES", None)
         late = fill.compressed_time or fill.telemetry[0][2]
         conn.execute("INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, "
                      "temperature_c, profile_version, extra) VALUES (%s, 4343, %s, now(), 'telemetry', 9, 20.5, 2, "
