@@ -76,7 +76,7 @@ class LorawanIntake:
                 data = base64.b64decode(up.data_b64, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise MessageRejected(RejectReason.BAD_BASE64, f"frame payload is not base64: {exc}") from None
-            channel, fields = lorawan_reading(entry, up.f_port, data, up.decoded)
+            channel, fields = lorawan_reading(entry, up.f_port, data, up.decoded, at)
             fields["ts"], fields["seq"] = at, fcnt
             out.rows.append(reading_row(device_id, entry, channel, fields, ingest_time, len(data), latest_allowed))
             out.sources.append(message)

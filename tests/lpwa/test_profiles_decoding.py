@@ -206,3 +206,24 @@ def test_hostile_codecs_are_dead_letters_with_their_reasons_within_the_limit_and
         assert len(threw) == 2 and "sensor frame 2 bytes: bad" in threw[0] and "ReferenceError" in threw[1]
         assert conn.execute("SELECT count(*) FROM telemetry WHERE device_id = %s AND seq BETWEEN 50 AND 56",
                             (lpwa.env_id,)).fetchone() == (0,)
+
+
+RECV_TIME = """
+function decodeUplink(input) {
+  return {data: {minute: input.recvTime instanceof Date ? input.recvTime.getUTCMinutes() : -1, t: input.bytes[0]}};
+}
+"""
+
+
+def test_a_javascript_codec_gets_the_uplinks_network_server_time_as_recv_time(
+    database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
+) -> None:
+    _use_profile(database_url, lpwa.env_id, f"{lpwa.app}-recv",
+                 _profile("env_sensor", ["temperature_c"], {"9": {
+                     "codec": {"type": "javascript", "script": RECV_TIME}, "mapping": [{"from": "t", "to": "temperature_c"}]}}))
+    eui = lpwa.eui[lpwa.env_id]
+    sent = _now()
+    lpwa_worker()
+    publish(mqtt_url, [(m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, 80, 9, b"\x14", sent))])
+    row = _stored(database_url, lpwa.env_id, 80)
+    assert (row["temperature_c"], row["extra"]) == (20.0, {"minute": datetime.fromisoformat(sent).minute})
