@@ -20,6 +20,7 @@ Vendor JavaScript codecs are compiled once per (profile id, version, fPort) into
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime
@@ -149,8 +150,10 @@ def _profile_reading(kind: DeviceKind, profile: DeviceProfile, f_port: int, data
     output = _codec_output(kind, profile, uplink, f_port, data, decoded, recv_time, where)
     if output is None:  # a pilotlab layout: already the contract's fields
         return channel, ProfileFields(_pilotlab_layout(kind, uplink, data, where), profile.version, None)
-    mapping = uplink.mapping or (_cayenne_default_mapping(kind, output) if isinstance(uplink.codec, CayenneLppCodec) else [])
-    fields, extra = apply_mapping(mapping, output, where)
+    mapping = uplink.mapping or (_cayenne_default_mapping(kind, tuple(output)) if isinstance(uplink.codec, CayenneLppCodec)
+                                 else [])
+    # the network server's object is the message's; the other codecs' output is made for this frame
+    fields, extra = apply_mapping(mapping, output, where, copy=isinstance(uplink.codec, NetworkServerObjectCodec))
     if kind is DeviceKind.LOCATION_TRACKER and channel is Channel.TELEMETRY and "fix_type" not in fields:
         fields["fix_type"] = "3d" if "lat" in fields else "none"
     return channel, ProfileFields(fields, profile.version, extra)
@@ -212,13 +215,15 @@ _LPP_MEASUREMENT = {"temperature": "temperature_c", "humidity": "humidity_pct", 
                     "concentration": "co2_ppm"}
 
 
-def _cayenne_default_mapping(kind: DeviceKind, output: dict[str, Any]) -> list[MeasurementMapping]:
+@functools.lru_cache(maxsize=1024)
+def _cayenne_default_mapping(kind: DeviceKind, keys: tuple[str, ...]) -> list[MeasurementMapping]:
     """Without a mapping, a Cayenne LPP codec maps its types as devices.codecs.cayenne_lpp does (the
-    first of each type; a tracker's GPS altitude too) to the kind's measurements."""
+    first of each type; a tracker's GPS altitude too) to the kind's measurements. Cached by the
+    output's keys (a device sends the same few shapes); the list is shared: not to be changed."""
     wanted = set(TELEMETRY_MODELS[kind].model_fields)
     mapping: list[MeasurementMapping] = []
     taken: set[str] = set()
-    for key in output:
+    for key in keys:
         lpp_type = key.rsplit("_", 1)[0]
         targets: tuple[tuple[str, str], ...]
         if lpp_type == "gps":
@@ -228,7 +233,7 @@ def _cayenne_default_mapping(kind: DeviceKind, output: dict[str, Any]) -> list[M
         for path, to in targets:
             if to in wanted and to not in taken:
                 taken.add(to)
-                mapping.append(MeasurementMapping.model_validate({"from": path, "to": to}))
+                mapping.append(MeasurementMapping.model_construct(from_=path, to=to, unit=None, values=None))
     return mapping
 
 
@@ -237,11 +242,12 @@ _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _MISSING = object()
 
 
-def _steps(path: str) -> list[str | int]:
-    return [key if key else int(index) for key, index in _STEP.findall(path)]
+@functools.lru_cache(maxsize=4096)
+def _steps(path: str) -> tuple[str | int, ...]:
+    return tuple(key if key else int(index) for key, index in _STEP.findall(path))
 
 
-def _get(output: Any, steps: list[str | int]) -> Any:
+def _get(output: Any, steps: tuple[str | int, ...]) -> Any:
     for step in steps:
         if isinstance(step, int):
             if not isinstance(output, list) or step >= len(output):
@@ -254,7 +260,7 @@ def _get(output: Any, steps: list[str | int]) -> Any:
     return output
 
 
-def _remove(output: Any, steps: list[str | int]) -> None:
+def _remove(output: Any, steps: tuple[str | int, ...]) -> None:
     """Take the value at `steps` out of `output` (a copy), and containers it leaves empty."""
     if not steps:
         return
@@ -279,19 +285,20 @@ def _remove(output: Any, steps: list[str | int]) -> None:
         del output[head]
 
 
-def apply_mapping(mapping: list[MeasurementMapping], output: dict[str, Any],
-                  where: str = "mapping") -> tuple[dict[str, Any], dict[str, Any] | None]:
+def apply_mapping(mapping: list[MeasurementMapping], output: dict[str, Any], where: str = "mapping",
+                  *, copy: bool = True) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(measurements, what the mapping did not take) of a codec's output. A path the output lacks
     (or holds null at) is no measurement; a value the value map lacks, or a text where a unit
-    conversion needs a number, is a codec_error naming the path."""
+    conversion needs a number, is a codec_error naming the path. `copy=False`: `output` is the
+    caller's to change (a codec's fresh output), and what is left of it is the rest."""
     fields: dict[str, Any] = {}
-    rest = orjson.loads(orjson.dumps(output)) if mapping else output
+    taken: list[tuple[str | int, ...]] = []
     for entry in mapping:
         steps = _steps(entry.from_)
         value = _get(output, steps)
         if value is _MISSING or value is None:
             continue
-        _remove(rest, steps)
+        taken.append(steps)
         if entry.values is not None:
             key = value if isinstance(value, str) else orjson.dumps(value).decode()
             if key not in entry.values:
@@ -306,6 +313,9 @@ def apply_mapping(mapping: list[MeasurementMapping], output: dict[str, Any],
             _, scale, offset = UNIT_CONVERSIONS[entry.unit]
             value = round(value * scale + offset, 9)
         fields[entry.to] = value
+    rest = orjson.loads(orjson.dumps(output)) if taken and copy else output
+    for steps in taken:  # after every read: two entries may read one path
+        _remove(rest, steps)
     return fields, rest or None
 
 

@@ -93,3 +93,10 @@ def _upgrade_keeps_rows_and_adds_extra(url: str, database_server: str) -> None:
             compressed = conn.execute("SELECT count(*) FROM timescaledb_information.chunks "
                                       "WHERE hypertable_name = 'telemetry' AND is_compressed").fetchone()
             assert compressed is not None and compressed[0] > 0
+
+
+def test_one_path_may_give_two_measurements_and_a_codecs_own_output_is_taken_apart_in_place() -> None:
+    output = {"v": 1, "keep": [1, 2]}
+    fields, extra = apply_mapping(_mapping({"from": "v", "to": "relay_on", "values": {"1": True}},
+                                           {"from": "v", "to": "power_w"}), output, copy=False)
+    assert (fields, extra) == ({"relay_on": True, "power_w": 1}, {"keep": [1, 2]})
