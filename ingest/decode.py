@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from devices.contract import TopicAddress, parse_topic
 from ingest.adapters import AdapterSet
 from ingest.handoff import Inbound
-from ingest.readings import contract_reading
+from ingest.readings import contract_reading, native_fields, reading_row
 from ingest.rows import EARLIEST_DEVICE_TIME, DeadLetter, DecodedBatch, DeviceLookup, LinkRecords, Outputs, dead_letter, row_of
 from pilotlab.errors import MessageRejected, RejectReason
 
@@ -86,7 +86,11 @@ class Decoder:
         if device.pilot_id != address.pilot_id:
             raise MessageRejected(RejectReason.PILOT_MISMATCH,
                                   f"device {address.device_id!r} belongs to pilot {device.pilot_id!r}")
+        ingest_time = datetime.fromtimestamp(message.received_at, UTC)
+        if device.profile is not None:  # a native device's own JSON, if its profile maps this channel
+            native = native_fields(device, address.channel, message.payload)
+            if native is not None:
+                return reading_row(address.device_id, device, address.channel, native, ingest_time, size, latest_allowed)
         reading = contract_reading(device, address.channel, message.payload)
-        return row_of(reading, address.device_id, device, address.channel,
-                      datetime.fromtimestamp(message.received_at, UTC), size, latest_allowed)
+        return row_of(reading, address.device_id, device, address.channel, ingest_time, size, latest_allowed)
 

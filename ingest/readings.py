@@ -70,6 +70,27 @@ def contract_reading(device: DeviceEntry, channel: Channel, payload: bytes) -> E
     return decode_payload(device.kind, channel, payload)
 
 
+def native_fields(device: DeviceEntry, channel: Channel, payload: bytes) -> ProfileFields | None:
+    """The fields of a native (MQTT) device's own JSON on `channel`, by its profile's `native`
+    mapping (which may give `ts` and `seq` too); None if its profile maps no such channel (the
+    payload is then contract v1's). MessageRejected if the JSON or a mapped value does not read."""
+    profile = device.profile
+    if profile is None or profile.definition is None:
+        return None
+    native = profile.definition.native.get(channel.value)  # type: ignore[call-overload]
+    if native is None:
+        return None
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise MessageRejected(RejectReason.MALFORMED_JSON, f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"the payload is JSON {type(body).__name__}, not an object")
+    fields, extra = apply_mapping(native.mapping, body, f"{channel.value} (profile {profile.id!r} v{profile.version})",
+                                  copy=False)
+    return ProfileFields(fields, profile.version, extra)
+
+
 def lorawan_reading(device: DeviceEntry, f_port: int, data: bytes, decoded: dict[str, Any] | None,
                     recv_time: datetime | None = None) -> tuple[Channel, dict[str, Any]]:
     """(channel, fields without ts and seq) of one LoRaWAN frame of `device`, from its bytes or the
