@@ -14,7 +14,7 @@ from tests.cli.test_cli import assert_one_line_error, run
 
 LPP_YAML = """\
 id: {id}
-vendor: Acme
+vendor: {vendor}
 model: AirSense LPP
 firmware_version: "2.1"
 kind: env_sensor
@@ -33,17 +33,18 @@ def test_a_profile_is_created_listed_shown_and_updated_into_a_new_version(
         database_url: str, tmp_path: Path, unique_id: Callable[[str], str]) -> None:
     env = {"PILOTLAB_DATABASE_URL": database_url}
     profile, firm = unique_id("cli-lpp"), unique_id("cli-firm")
+    vendor = unique_id("Acme")  # the session's database holds other tests' profiles: list only this one's vendor
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO firm (id, name) VALUES (%s, 'CLI firm')", (firm,))
     source = tmp_path / "lpp.yaml"
-    source.write_text(LPP_YAML.format(id=profile), encoding="utf-8")
+    source.write_text(LPP_YAML.format(id=profile, vendor=vendor), encoding="utf-8")
     created = run("profile", "create", str(source), "--firm", firm, env=env)
     assert created.returncode == 0, created.stderr
-    assert f"{profile} v1 (firm {firm}): env_sensor, Acme AirSense LPP firmware 2.1" in created.stdout
+    assert f"{profile} v1 (firm {firm}): env_sensor, {vendor} AirSense LPP firmware 2.1" in created.stdout
 
-    listed = run("profile", "list", "--vendor", "acme", "--json", env=env)
+    listed = run("profile", "list", "--vendor", vendor.lower(), "--json", env=env)
     assert listed.returncode == 0, listed.stderr
-    assert {"id": profile, "firm_id": firm, "kind": "env_sensor", "current_version": 1, "vendor": "Acme",
+    assert {"id": profile, "firm_id": firm, "kind": "env_sensor", "current_version": 1, "vendor": vendor,
             "model": "AirSense LPP", "firmware_version": "2.1"} in json.loads(listed.stdout)
 
     shown = json.loads(run("profile", "show", profile, env=env).stdout)
@@ -64,11 +65,11 @@ def test_a_bad_definition_file_or_id_is_one_line_and_exit_2(
         database_url: str, tmp_path: Path, unique_id: Callable[[str], str]) -> None:
     env = {"PILOTLAB_DATABASE_URL": database_url}
     bad = tmp_path / "bad.yaml"
-    bad.write_text(LPP_YAML.format(id=unique_id("bad")).replace("humidity_pct]", "ozone_ppb]"), encoding="utf-8")
+    bad.write_text(LPP_YAML.format(id=unique_id("bad"), vendor="Acme").replace("humidity_pct]", "ozone_ppb]"), encoding="utf-8")
     assert_one_line_error(run("profile", "create", str(bad), env=env), "invalid device profile", "ozone_ppb",
                           "not among the profile's measurements")
     unit = tmp_path / "unit.yaml"
-    unit.write_text(LPP_YAML.format(id=unique_id("unit")).replace("to: temperature_c}", "to: temperature_c, unit: mV->%}"),
+    unit.write_text(LPP_YAML.format(id=unique_id("unit"), vendor="Acme").replace("to: temperature_c}", "to: temperature_c, unit: mV->%}"),
                     encoding="utf-8")
     assert_one_line_error(run("profile", "create", str(unit), env=env), "invalid device profile", "'mV->%'")
     assert_one_line_error(run("profile", "create", str(tmp_path / "missing.json"), env=env), "cannot read")
