@@ -9,20 +9,17 @@ suite's (PILOTLAB_FUZZ_SEED, see tests/fuzz/conftest.py): fixed in CI, `random` 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, seed, settings
 
 from api.app import create_app
 from pilotlab.settings import Settings
+from tests.api.conftest import served
 from tests.fuzz.conftest import FUZZ_SEED
 from tests.support import admin_headers
 
@@ -48,24 +45,9 @@ def api(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFacto
     url = make_database()
     key = tmp_path_factory.mktemp("fuzz-key") / "signing.pem"
     generate_key(key)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=url, signing_key=key)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    session = requests.Session()
-    session.headers.update(admin_headers(url))
-    try:
-        yield ServedApi(f"http://127.0.0.1:{sock.getsockname()[1]}", session)
-    finally:
-        session.close()
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with served(create_app(Settings(database_url=url, signing_key=key))) as (host, port), requests.Session() as session:
+        session.headers.update(admin_headers(url))
+        yield ServedApi(f"http://{host}:{port}", session)
 
 
 @schema.parametrize()
