@@ -369,6 +369,8 @@ def fields_from_object(kind: DeviceKind, decoded: dict[str, Any]) -> dict[str, A
         if name == "lat" and isinstance(value, dict):
             out.setdefault("lat", value.get("latitude"))
             out.setdefault("lon", value.get("longitude"))
+            if "altitude" in value:
+                out.setdefault("altitude_m", value["altitude"])
             if kind is DeviceKind.LOCATION_TRACKER:
                 out.setdefault("fix_type", "3d")
             continue

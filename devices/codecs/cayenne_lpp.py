@@ -7,7 +7,7 @@ returns every (channel, type name, value); `to_fields` maps the types pilotlab h
     type 104 humidity     uint8  × 0.5 %             → humidity_pct
     type 120 percentage   uint8  × 1 %               → battery_pct
     type 125 concentration uint16 × 1 ppm            → co2_ppm
-    type 136 GPS          int24 lat, lon × 0.0001 °, int24 alt × 0.01 m → lat, lon (fix "3d")
+    type 136 GPS          int24 lat, lon × 0.0001 °, int24 alt × 0.01 m → lat, lon, altitude_m (fix "3d")
 
 Other known types are decoded and ignored; an unknown type cannot be skipped (its size is
 unknown), so the payload is refused.
@@ -77,7 +77,7 @@ def to_fields(values: list[LppValue]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in values:
         if item.type == "gps" and "lat" not in out:
-            out["lat"], out["lon"] = item.value[0], item.value[1]
+            out["lat"], out["lon"], out["altitude_m"] = item.value
             out["fix_type"] = "3d"
         else:
             field = _FIELD_OF.get(item.type)

@@ -3,10 +3,15 @@ breaks a layout is refused, never misread."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from devices.codecs import FPORT_CAYENNE_LPP, UnknownPort, cayenne_lpp, decode_frame, encode_frame
 from devices.kinds import Channel, DeviceKind
+from devices.telemetry import payload_model
+from ingest.directory import DeviceEntry
+from ingest.readings import lorawan_reading
 from pilotlab.errors import CodecError
 
 TRUTH = {
@@ -87,3 +92,27 @@ def test_cayenne_lpp_maps_to_pilotlab_fields_and_round_trips() -> None:
 def test_cayenne_lpp_refuses_empty_truncated_and_unknown_types(data: str) -> None:
     with pytest.raises(CodecError):
         cayenne_lpp.decode(bytes.fromhex(data))
+
+
+
+# The Cayenne LPP documentation's GPS example (42.3519 N, 87.9094 W, 10 m), a battery on channel 2,
+# and the objects the network servers' own LPP decoders make of it.
+LPP_GPS = bytes.fromhex("01 88 06 76 5f f2 96 0a 00 03 e8 02 78 57")
+LPP_GPS_OBJECTS = {
+    "bytes only": None,
+    "The Things Stack": {"gps_1": {"latitude": 42.3519, "longitude": -87.9094, "altitude": 10},
+                         "percentage_2": 87},
+    "ChirpStack": {"gpsLocation": {"1": {"latitude": 42.3519, "longitude": -87.9094, "altitude": 10}},
+                   "percentage": {"2": 87}},
+}
+
+
+@pytest.mark.parametrize("decoded", list(LPP_GPS_OBJECTS.values()), ids=list(LPP_GPS_OBJECTS))
+def test_a_cayenne_lpp_gps_value_without_a_profile_keeps_its_altitude(decoded: dict[str, Any] | None) -> None:
+    tracker = DeviceEntry("pilot", DeviceKind.LOCATION_TRACKER, None)
+    channel, fields = lorawan_reading(tracker, FPORT_CAYENNE_LPP, LPP_GPS, decoded)
+    assert channel is Channel.TELEMETRY
+    assert fields == {"lat": 42.3519, "lon": -87.9094, "altitude_m": 10.0, "fix_type": "3d", "battery_pct": 87.0}
+    reading = payload_model(DeviceKind.LOCATION_TRACKER, channel).model_validate(
+        {"ts": "2024-05-01T10:00:00Z", "seq": 0, **fields})
+    assert reading.altitude_m == 10.0  # type: ignore[attr-defined]
