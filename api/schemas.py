@@ -248,6 +248,11 @@ class ReadingOut(Out):
     seq: int
     channel: str
     values: dict[str, Any] = Field(description="the columns this message filled, by name")
+    profile_version: int | None = Field(description="the device profile version that decoded it; "
+                                                    "null: a contract v1 payload")
+    extra: dict[str, Any] | None = Field(description="what its profile's mapping did not take from the codec's "
+                                                     "output (telemetry.extra; over 16 KiB of JSON only "
+                                                     "{\"_truncated\": true, \"_chars\": n}); null: nothing")
 
 
 class MetricStatsOut(Out):

@@ -53,6 +53,8 @@ class Reading:
     seq: int
     channel: str
     values: dict[str, Any]  # only the columns the message filled
+    profile_version: int | None  # the device profile version that decoded it (None: contract v1)
+    extra: dict[str, Any] | None  # the codec output its profile's mapping did not take
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def read_raw(conn: psycopg.Connection, device_id: str, kind: DeviceKind, start: 
     """
     columns = reading_columns(kind)
     query = sql.SQL(
-        "SELECT device_time, ingest_time, seq, channel, {columns} FROM telemetry "
+        "SELECT device_time, ingest_time, seq, channel, profile_version, extra, {columns} FROM telemetry "
         "WHERE device_id = %(device)s AND device_time >= %(start)s AND device_time < %(end)s "
         "AND (%(channel)s::text IS NULL OR channel = %(channel)s::text) "
         "ORDER BY device_time, seq LIMIT %(limit)s"
@@ -87,7 +89,8 @@ def read_raw(conn: psycopg.Connection, device_id: str, kind: DeviceKind, start: 
                                 "channel": channel.value if channel else None, "limit": limit + 1}).fetchall()
     readings = [
         Reading(row[0], row[1], row[2], row[3],
-                {name: value for name, value in zip(columns, row[4:], strict=True) if value is not None})
+                {name: value for name, value in zip(columns, row[6:], strict=True) if value is not None},
+                row[4], row[5])
         for row in rows[:limit]
     ]
     return readings, len(rows) > limit

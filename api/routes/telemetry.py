@@ -58,7 +58,8 @@ def device_telemetry(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"at most this many readings or buckets (1-{MAX_LIMIT})")] = 1000,
 ) -> RawTelemetry | BucketedTelemetry:
     """Without `bucket`: every message with `from <= device_time < to`, oldest first, with the
-    columns its kind and channel filled. With `bucket`: per bucket (aligned to UTC, empty buckets
+    columns its kind and channel filled (a tracker's `altitude_m` among them), the device profile
+    version that decoded it and the codec output its profile's mapping left (`extra`). With `bucket`: per bucket (aligned to UTC, empty buckets
     omitted) the message count and avg/min/max/count of each numeric metric of the device's kind.
     `truncated` says more matched than `limit`: ask again from the last time returned."""
     start, end = time_range(start, end)

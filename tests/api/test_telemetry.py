@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 RANGE = {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T12:00:00Z"}
@@ -39,7 +40,8 @@ def test_raw_readings_come_oldest_first_with_only_the_filled_columns(client: Tes
     assert readings[0]["values"] == {"temperature_c": 10.0, "humidity_pct": 50.0}
     assert readings[1]["values"] == {"state": "online", "battery_pct": 80.0}
     assert readings[1]["seq"] == 100
-    assert set(readings[0]) == {"device_time", "ingest_time", "seq", "channel", "values"}
+    assert set(readings[0]) == {"device_time", "ingest_time", "seq", "channel", "values", "profile_version", "extra"}
+    assert (readings[0]["profile_version"], readings[0]["extra"]) == (None, None)  # contract v1 payloads
 
 
 def test_the_range_is_inclusive_of_from_and_exclusive_of_to(client: TestClient, sensor: str) -> None:
@@ -110,6 +112,22 @@ def test_smart_switch_readings_carry_relay_and_metering(client: TestClient, make
         "power_w": {"avg": 50.0, "min": 0.0, "max": 100.0, "count": 2},
         "energy_wh": {"avg": 5.5, "min": 5.0, "max": 6.0, "count": 2},
     }
+
+
+def test_a_reading_decoded_by_a_profile_shows_its_version_what_the_mapping_left_and_the_altitude(
+        client: TestClient, make_device: Callable[..., str], insert_rows: Callable[..., None]) -> None:
+    tracker = make_device("location_tracker")
+    left = {"gps_1": {"hdop": 0.9}, "analog_in_2": 3.61, "note": "ok"}
+    insert_rows(tracker, [(T0, {"lat": 52.3702, "lon": 4.8952, "altitude_m": 12.5, "fix_type": "3d",
+                                "profile_version": 3, "extra": Jsonb(left)}),
+                          (T0 + timedelta(minutes=30), {"lat": 52.3704, "lon": 4.8950, "altitude_m": 14.5,
+                                                        "fix_type": "3d", "profile_version": 4})])
+    first, second = client.get(f"/devices/{tracker}/telemetry", params=RANGE).json()["readings"]
+    assert first["values"] == {"lat": 52.3702, "lon": 4.8952, "altitude_m": 12.5, "fix_type": "3d"}
+    assert (first["profile_version"], first["extra"]) == (3, left)
+    assert (second["profile_version"], second["extra"]) == (4, None)
+    hourly = client.get(f"/devices/{tracker}/telemetry", params={**RANGE, "bucket": "1h"}).json()
+    assert hourly["buckets"][0]["metrics"]["altitude_m"] == {"avg": 13.5, "min": 12.5, "max": 14.5, "count": 2}
 
 
 def test_the_default_range_is_the_last_24_hours(client: TestClient, make_device: Callable[..., str],
