@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 
@@ -94,6 +95,15 @@ def _value_check(kind: DeviceKind, channel: Channel, name: str) -> TypeAdapter[A
     field = payload_model(kind, channel).model_fields[name]
     annotation: Any = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
     return TypeAdapter(annotation, config=ConfigDict(strict=True))
+
+
+@cache
+def is_enumeration(kind: DeviceKind, channel: Channel, name: str) -> bool:
+    """Whether a measurement takes one of a few values (a state, a flag): what a value map is for."""
+    annotation = payload_model(kind, channel).model_fields[name].annotation
+    members = [a for a in (get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,))
+               if a is not type(None)]
+    return bool(members) and all(a is bool or get_origin(a) is Literal for a in members)
 
 
 class _Strict(BaseModel):
@@ -248,6 +258,11 @@ class ProfileDefinition(_Strict):
                 target, unit = UNIT_CONVERSIONS[entry.unit][0], measurement_unit(entry.to)
                 if target != unit:
                     problems.append(f"{at}: {entry.unit} gives {target}, {entry.to} is in {unit or 'no unit'}")
+            if entry.values is not None and not is_enumeration(self.kind, channel, entry.to):
+                enumerations = [name for name in fields if is_enumeration(self.kind, channel, name)]
+                problems.append(f"{at}: a value map is for an enumeration ({', '.join(enumerations) or 'none here'}); "
+                                f"{entry.to} is not one")
+                continue
             for source, value in (entry.values or {}).items():
                 try:
                     _value_check(self.kind, channel, entry.to).validate_python(value)

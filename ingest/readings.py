@@ -30,9 +30,10 @@ import orjson
 from pydantic import ValidationError
 
 from devices.codecs import FPORT_STATUS, TELEMETRY_CODECS, UnknownPort, cayenne_lpp, decode_frame, status
-from devices.codecs.javascript import JsCodecCache, JsCodecLimits
+from devices.codecs.javascript import JsCodecCache
 from devices.contract import decode_payload, rejection_from
 from devices.kinds import Channel, DeviceKind
+from devices.profile_codecs import js_codec_limits
 from devices.profiles import UNIT_CONVERSIONS, CayenneLppCodec, FPortUplink, JavascriptCodec, MeasurementMapping, NetworkServerObjectCodec
 from devices.telemetry import TELEMETRY_MODELS, Envelope, payload_model
 from ingest.directory import DeviceEntry, DeviceProfile
@@ -58,11 +59,7 @@ _js_codecs = JsCodecCache()
 def configure_js_codecs(settings: Settings) -> None:
     """The vendor JavaScript codecs' per-call limits and cache size, from the settings."""
     global _js_codecs
-    _js_codecs = JsCodecCache(JsCodecLimits(
-        time_limit_s=settings.js_codec_time_limit_ms / 1000,
-        memory_limit_bytes=settings.js_codec_memory_limit_mb * 1024 * 1024,
-        stack_limit_bytes=settings.js_codec_stack_limit_kb * 1024,
-        cache_size=settings.js_codec_cache_size))
+    _js_codecs = JsCodecCache(js_codec_limits(settings))
 
 
 def contract_reading(device: DeviceEntry, channel: Channel, payload: bytes) -> Envelope:

@@ -7,7 +7,8 @@
 
 FILE holds the definition's fields (README "Device profiles"); `id` and `firm_id` may be in it
 too. Without a firm a profile is public: every firm's devices may use it. A definition that breaks
-a rule is one line naming every problem, exit code 2.
+a rule, or whose JavaScript codec does not load (a syntax error, no entry point), is one line naming
+every problem, exit code 2.
 """
 
 from __future__ import annotations
@@ -77,17 +78,22 @@ def _read(path: str) -> dict[str, Any]:
     return data
 
 
-def _definition(path: str, data: dict[str, Any]) -> Any:
+def _definition(path: str, data: dict[str, Any], settings: Settings) -> Any:
+    """The validated definition, its JavaScript codecs loaded under ingest's limits."""
+    from devices.profile_codecs import check_codecs, js_codec_limits
     from devices.profiles import ProfileDefinition
 
     try:
-        return ProfileDefinition.model_validate(data)
+        definition = ProfileDefinition.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
             where = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{where}: {err['msg']}" if where else err["msg"])
+            message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own message
+            problems.append(f"{where}: {message}" if where else message)
         raise InvalidRequest(f"{path}: invalid device profile: {'; '.join(problems)}") from None
+    check_codecs(definition, js_codec_limits(settings), where=f"{path}: ")
+    return definition
 
 
 def _summary(stored: Any) -> str:
@@ -108,7 +114,7 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequest(f"give the profile an id: --id ID, or `id` in {args.file}")
     if not re.fullmatch(ID_PATTERN, profile_id):  # the registry's id rule, as the API checks it
         raise InvalidRequest(f"profile id {profile_id!r}: 1-64 characters of A-Z a-z 0-9 _ . -")
-    definition = _definition(args.file, {k: v for k, v in data.items() if k not in ("id", "firm_id")})
+    definition = _definition(args.file, {k: v for k, v in data.items() if k not in ("id", "firm_id")}, settings)
     with connect(settings.require_database_url(), autocommit=True) as conn:
         stored = profiles.create(conn, profile_id, firm_id, definition)
     print(f"created {_summary(stored)}")
@@ -154,7 +160,7 @@ def _update(args: argparse.Namespace, settings: Settings) -> int:
     data = _read(args.file)
     if data.get("id", args.id) != args.id:
         raise InvalidRequest(f"{args.file} is for profile {data['id']!r}, not {args.id!r}")
-    definition = _definition(args.file, {k: v for k, v in data.items() if k not in ("id", "firm_id")})
+    definition = _definition(args.file, {k: v for k, v in data.items() if k not in ("id", "firm_id")}, settings)
     with connect(settings.require_database_url(), autocommit=True) as conn:
         current = profiles.get(conn, args.id)
         if data.get("firm_id", current.firm_id) != current.firm_id:

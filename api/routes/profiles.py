@@ -25,6 +25,7 @@ from api.schemas import (
     Problem,
 )
 from devices.kinds import DeviceKind
+from devices.profile_codecs import check_codecs, js_codec_limits
 from devices.profiles import ProfileDefinition
 from store import profiles
 
@@ -37,6 +38,12 @@ def _principal(request: Request) -> Principal | None:
     return getattr(request.state, "principal", None)
 
 
+def _codecs_load(definition: ProfileDefinition, request: Request) -> ProfileDefinition:
+    """`definition`, once each JavaScript codec of it has loaded under ingest's limits (422 otherwise)."""
+    check_codecs(definition, js_codec_limits(request.app.state.settings))
+    return definition
+
+
 def _out(stored: profiles.StoredProfile) -> DeviceProfileOut:
     return DeviceProfileOut.model_validate(stored, from_attributes=True)
 
@@ -46,7 +53,8 @@ def _out(stored: profiles.StoredProfile) -> DeviceProfileOut:
 def create_profile(body: DeviceProfileCreate, conn: Db, request: Request) -> DeviceProfileOut:
     """A firm key's profile is its firm's (`firm_id` may be left out); a pilot_manager or
     provisioning key names the firm; an admin key leaving `firm_id` out makes a public profile.
-    409 if the id is taken; 422 if the definition breaks a rule (each problem named)."""
+    409 if the id is taken; 422 if the definition breaks a rule (each problem named), or a
+    JavaScript codec does not load: a syntax error, no entry point (the engine's message, the fPort)."""
     principal = _principal(request)
     firm_id = body.firm_id
     if firm_id is None and principal is not None and principal.role is ApiRole.FIRM:
@@ -54,7 +62,7 @@ def create_profile(body: DeviceProfileCreate, conn: Db, request: Request) -> Dev
     if firm_id is None and principal is not None and principal.role is not ApiRole.ADMIN:
         raise HTTPException(422 if principal.role in SCOPED else 403,
                             f"name the owning firm (firm_id): {PUBLIC_IS_ADMINS}")
-    return _out(profiles.create(conn, body.id, firm_id, body.definition()))
+    return _out(profiles.create(conn, body.id, firm_id, _codecs_load(body.definition(), request)))
 
 
 @router.get("/device-profiles", response_model=list[DeviceProfileOut],
@@ -81,12 +89,13 @@ def get_profile(profile_id: str, conn: Db,
             summary="Change a device profile: the whole definition becomes its next version")
 def change_profile(profile_id: str, body: ProfileDefinition, conn: Db, request: Request) -> DeviceProfileOut:
     """Earlier versions are kept unchanged (readings name the version that decoded them). The kind
-    cannot change (422). 403 for a public profile unless the key is an admin's."""
+    cannot change (422); a JavaScript codec must load, as on create (422). 403 for a public profile
+    unless the key is an admin's."""
     principal = _principal(request)
     current = profiles.get(conn, profile_id)
     if current.firm_id is None and principal is not None and principal.role is not ApiRole.ADMIN:
         raise HTTPException(403, PUBLIC_IS_ADMINS)
-    return _out(profiles.new_version(conn, profile_id, body))
+    return _out(profiles.new_version(conn, profile_id, _codecs_load(body, request)))
 
 
 @router.get("/device-profiles/{profile_id}/versions", response_model=list[DeviceProfileVersionOut],

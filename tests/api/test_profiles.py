@@ -97,6 +97,8 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("fPort 0", lambda d: d["uplinks"].update({"0": d["uplinks"]["1"]}), "1-223"),
     ("fPort 224", lambda d: d["uplinks"].update({"224": d["uplinks"]["1"]}), "1-223"),
     ("fPort with a leading zero", lambda d: d["uplinks"].update({"01": d["uplinks"]["1"]}), "1-223"),
+    ("a value map for a number", lambda d: d["uplinks"]["1"]["mapping"][0].update(values={"HOT": 30, "COLD": 5}),
+     "'temperature_1' -> 'temperature_c': a value map is for an enumeration"),
     ("path syntax", lambda d: d["uplinks"]["1"]["mapping"][0].update({"from": "data..t"}), "from"),
     ("undeclared target", lambda d: d["measurements"].remove("battery_pct"), "not among the profile's measurements"),
     ("a target mapped twice", lambda d: d["uplinks"]["1"]["mapping"][1].update(to="temperature_c"), "mapped twice"),
@@ -121,7 +123,54 @@ def test_a_definition_that_breaks_a_rule_is_refused_naming_it(
     answer = client.post("/device-profiles", json={"id": profile, **_with(LPP_SENSOR, change)})
     assert answer.status_code == 422, answer.text
     assert named in answer.text
+    detail = answer.json()["detail"]
+    assert "\n" not in detail and "Value error" not in detail
     assert client.get(f"/device-profiles/{profile}").status_code == 404
+
+
+def _javascript_on_port_2(script: str) -> dict[str, Any]:
+    """LPP_SENSOR with a vendor JavaScript codec on fPort 2 besides its Cayenne LPP port."""
+    return _with(LPP_SENSOR, lambda d: d["uplinks"].update(
+        {"2": {"codec": {"type": "javascript", "script": script}, "mapping": [{"from": "t", "to": "temperature_c"}]}}))
+
+
+GOOD_CODEC = "function decodeUplink(input) { return {data: {t: input.bytes[0]}}; }"
+BROKEN_CODECS = [
+    ("a syntax error", "function decodeUplink(input) {\n  return {data: {t: input.bytes[0]}; }\n",
+     "(codec_threw): SyntaxError: "),
+    ("no entry point", "function decode(input) { return {data: {}}; }",
+     "(codec_missing_entry_point): the codec defines no function decodeUplink(input)"),
+]
+
+
+@pytest.mark.parametrize(("case", "script", "says"), BROKEN_CODECS, ids=[c[0] for c in BROKEN_CODECS])
+def test_a_javascript_codec_that_does_not_load_is_refused_on_create_and_on_change(
+        client: TestClient, unique_id: Callable[[str], str], case: str, script: str, says: str) -> None:
+    profile = unique_id("js")
+    refused = client.post("/device-profiles", json={"id": profile, **_javascript_on_port_2(script)})
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert detail.startswith("invalid device profile: fPort 2: the JavaScript codec does not load ") and says in detail
+    assert "\n" not in detail
+    assert client.get(f"/device-profiles/{profile}").status_code == 404
+
+    created = client.post("/device-profiles", json={"id": profile, **_javascript_on_port_2(GOOD_CODEC)})
+    assert created.status_code == 201, created.text
+    changed = client.put(f"/device-profiles/{profile}", json=_javascript_on_port_2(script))
+    assert changed.status_code == 422 and changed.json()["detail"] == detail
+    assert [v["version"] for v in client.get(f"/device-profiles/{profile}/versions").json()] == [1]
+
+
+def test_every_port_whose_codec_does_not_load_is_named(client: TestClient, unique_id: Callable[[str], str]) -> None:
+    broken = _javascript_on_port_2("function Decoder(bytes, port) { return {t: bytes[0]} ")
+    broken["uplinks"]["17"] = broken["uplinks"]["2"]
+    broken["uplinks"]["9"] = copy.deepcopy(broken["uplinks"]["2"]) | {"codec": {"type": "javascript", "script": "var x = 1;"}}
+    answer = client.post("/device-profiles", json={"id": unique_id("js"), **broken})
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert [part.split(":")[0] for part in detail.removeprefix("invalid device profile: ").split("; ")] == \
+        ["fPort 2", "fPort 9", "fPort 17"]
+    assert "fPort 9: the JavaScript codec does not load (codec_missing_entry_point)" in detail
 
 
 def test_value_maps_must_give_values_the_measurement_takes(client: TestClient, unique_id: Callable[[str], str]) -> None:

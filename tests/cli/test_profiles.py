@@ -72,9 +72,50 @@ def test_a_bad_definition_file_or_id_is_one_line_and_exit_2(
     unit.write_text(LPP_YAML.format(id=unique_id("unit"), vendor="Acme").replace("to: temperature_c}", "to: temperature_c, unit: mV->%}"),
                     encoding="utf-8")
     assert_one_line_error(run("profile", "create", str(unit), env=env), "invalid device profile", "'mV->%'")
+    enum = tmp_path / "enum.yaml"
+    enum.write_text(LPP_YAML.format(id=unique_id("enum"), vendor="Acme").replace(
+        "to: temperature_c}", "to: temperature_c, values: {HOT: 30, COLD: 5}}"), encoding="utf-8")
+    assert_one_line_error(run("profile", "create", str(enum), env=env), "invalid device profile: uplinks['1'] "
+                          "'temperature_1' -> 'temperature_c': a value map is for an enumeration")
     assert_one_line_error(run("profile", "create", str(tmp_path / "missing.json"), env=env), "cannot read")
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")
     assert_one_line_error(run("profile", "create", str(broken), env=env), "not valid JSON")
     assert_one_line_error(run("profile", "show", "no-such-profile", env=env), "no device profile with id 'no-such-profile'")
     assert_one_line_error(run("profile", "update", "no-such-profile", str(bad), env=env), "is for profile")
+
+
+JS_YAML = LPP_YAML + """\
+  "2":
+    codec:
+      type: javascript
+      script: |
+{script}
+    mapping:
+      - {{from: t, to: temperature_c}}
+"""
+
+
+def _js_profile(path: Path, profile: str, script: str) -> Path:
+    indented = "\n".join("        " + line for line in script.splitlines())
+    path.write_text(JS_YAML.format(id=profile, vendor="Acme", script=indented), encoding="utf-8")
+    return path
+
+
+def test_a_javascript_codec_that_does_not_load_is_one_line_and_exit_2_on_create_and_update(
+        database_url: str, tmp_path: Path, unique_id: Callable[[str], str]) -> None:
+    env = {"PILOTLAB_DATABASE_URL": database_url}
+    profile = unique_id("cli-js")
+    syntax = _js_profile(tmp_path / "syntax.yaml", profile, "function decodeUplink(input) {\n  return {data: {t: 1};\n}")
+    assert_one_line_error(run("profile", "create", str(syntax), env=env), f"{syntax}: invalid device profile",
+                          "fPort 2: the JavaScript codec does not load (codec_threw): SyntaxError: ")
+    assert_one_line_error(run("profile", "show", profile, env=env), f"no device profile with id {profile!r}")
+
+    good = _js_profile(tmp_path / "good.yaml", profile, "function Decoder(bytes, port) {\n  return {t: bytes[0]};\n}")
+    created = run("profile", "create", str(good), env=env)
+    assert created.returncode == 0, created.stderr
+    no_entry = _js_profile(tmp_path / "no-entry.yaml", profile, "function decode(bytes) {\n  return {t: bytes[0]};\n}")
+    assert_one_line_error(run("profile", "update", profile, str(no_entry), env=env),
+                          "fPort 2: the JavaScript codec does not load (codec_missing_entry_point)")
+    assert_one_line_error(run("profile", "update", profile, str(syntax), env=env), "SyntaxError: ")
+    assert json.loads(run("profile", "show", profile, env=env).stdout)["versions"] == [1]
