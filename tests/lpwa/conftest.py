@@ -1,18 +1,22 @@
-"""LPWA and gateway tests: a pilot with LoRaWAN devices (DevEUIs) and a Wi-Fi gateway, and
-workers subscribed to this test's own network-server topics."""
+"""LPWA and gateway tests: a pilot with LoRaWAN devices (DevEUIs) and a Wi-Fi gateway, workers
+subscribed to this test's own network-server topics, device profiles given to its devices, and
+the readings they store."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
 
+from devices.profiles import ProfileDefinition
 from pilotlab.settings import NetworkServerSource
+from store import profiles
 from tests.ingest.conftest import thread_worker, worker_settings  # noqa: F401  (shared fixtures)
-from tests.support import register_pilot
+from tests.support import register_pilot, wait_until
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,26 @@ def lpwa_worker(request: pytest.FixtureRequest, lpwa_sources: list[NetworkServer
     return start
 
 
+def profile_definition(kind: str, measurements: list[str], uplinks: dict[str, Any]) -> dict[str, Any]:
+    """A device profile of `kind` with these per-fPort uplinks, under a model name of its own."""
+    return {"vendor": "Test", "model": f"model-{secrets.token_hex(3)}", "firmware_version": "1.0", "kind": kind,
+            "reporting_interval_s": 600, "measurements": measurements, "uplinks": uplinks}
+
+
+def use_profile(database_url: str, device_id: str, profile_id: str, definition: dict[str, Any]) -> None:
+    """Create the profile (version 1) and give it to the device."""
+    with psycopg.connect(database_url) as conn:
+        profiles.create(conn, profile_id, None, ProfileDefinition.model_validate(definition))
+        profiles.assign(conn, device_id, profile_id)
+
+
+def _reading(database_url: str, device_id: str, seq: int) -> dict[str, Any] | None:
+    with psycopg.connect(database_url) as conn:
+        cur = conn.execute("SELECT * FROM telemetry WHERE device_id = %s AND seq = %s", (device_id, seq))
+        row = cur.fetchone()
+        return dict(zip([c.name for c in cur.description], row, strict=True)) if row else None
+
+
+def stored_reading(database_url: str, device_id: str, seq: int) -> dict[str, Any]:
+    """The device's telemetry row `seq` (column -> value), once the worker has stored it."""
+    return wait_until(lambda: _reading(database_url, device_id, seq), 15, what=f"{device_id} reading {seq}")

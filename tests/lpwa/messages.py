@@ -1,14 +1,20 @@
 """Network-server messages as ChirpStack v4 and The Things Stack v3 publish them: their own
-documented examples (chirpstack-docs events.md; TTS docs integrations/data-formats), and builders
-for messages their code would emit for pilotlab devices."""
+documented examples (chirpstack-docs events.md; TTS docs integrations/data-formats), builders
+for messages their code would emit for pilotlab devices, and publishing a frame as both."""
 
 from __future__ import annotations
 
 import base64
 import copy
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from tests.support import publish
+
+if TYPE_CHECKING:
+    from tests.lpwa.conftest import LpwaPilot
 
 # ChirpStack v4 docs, "up - Uplink event" (no fCnt: protobuf JSON omitted the zero counter).
 CHIRPSTACK_UP_EXAMPLE: dict[str, Any] = {
@@ -123,3 +129,20 @@ def tts_mac_only(dev_eui: str, device: str, fcnt: int, time: str, *, dev_addr: s
     del up["settings"]["data_rate_index"]
     up.update(f_cnt=fcnt, received_at=time, **extra)
     return orjson.dumps(body)
+
+
+def recent_time(offset_s: float = 0) -> str:
+    """A network server's receive time: a minute ago, `offset_s` later."""
+    return (datetime.now(UTC) - timedelta(seconds=60 - offset_s)).isoformat()
+
+
+def publish_both(mqtt_url: str, lpwa: LpwaPilot, device_id: str, fcnt: int, port: int, data: bytes,
+                 cs_extra: dict[str, Any] | None = None, tts_extra: dict[str, Any] | None = None) -> None:
+    """The same frame as a ChirpStack uplink (frame counter `fcnt`) and a TTS one (`fcnt` + 1, as
+    TTS device `tts-<device id>`), over the broker."""
+    eui = lpwa.eui[device_id]
+    publish(mqtt_url, [(chirpstack_topic(lpwa.app, eui),
+                        chirpstack_up(lpwa.app, eui, fcnt, port, data, recent_time(), **(cs_extra or {})))])
+    publish(mqtt_url, [(tts_topic(lpwa.app, "tts-" + device_id),
+                        tts_up(eui, "tts-" + device_id, fcnt + 1, port, data, recent_time(1), **(tts_extra or {})))],
+            qos=0)

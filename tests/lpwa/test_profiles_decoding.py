@@ -2,93 +2,51 @@
 and The Things Stack v3 messages: the codec is the profile's for the frame's fPort (Cayenne LPP
 on any port, the network server's decoded object, a vendor's JavaScript codec), the mapping makes
 the measurements, and each stored reading names the profile version that read it. A failing
-JavaScript codec is a dead letter with its reason, and the next message is stored."""
+JavaScript codec is a dead letter with its reason, and the next message is stored. (Real device
+models with their vendors' codecs: test_vendor_models.py.)"""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 
 import psycopg
-import pytest
-import yaml
 
 from devices.codecs import cayenne_lpp
 from devices.codecs.cayenne_lpp import LppValue
-from devices.profiles import ProfileDefinition
-from store import profiles
 from tests.lpwa import messages as m
-from tests.lpwa.conftest import LpwaPilot
+from tests.lpwa.conftest import LpwaPilot, profile_definition, stored_reading, use_profile
 from tests.support import publish, wait_until
 
-CODECS = Path(__file__).parents[1] / "codecs"
-VENDOR = {model["model"]: model for model in yaml.safe_load((CODECS / "vendor_examples.yaml").read_text())["models"]}
-
-
-def _now(offset_s: float = 0) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=60 - offset_s)).isoformat()
-
-
-def _reading(database_url: str, device_id: str, seq: int) -> dict[str, Any] | None:
-    with psycopg.connect(database_url) as conn:
-        cur = conn.execute("SELECT * FROM telemetry WHERE device_id = %s AND seq = %s", (device_id, seq))
-        row = cur.fetchone()
-        return dict(zip([c.name for c in cur.description], row, strict=True)) if row else None
-
-
-def _stored(database_url: str, device_id: str, seq: int) -> dict[str, Any]:
-    return wait_until(lambda: _reading(database_url, device_id, seq), 15, what=f"{device_id} reading {seq}")
-
-
-def _use_profile(database_url: str, device_id: str, profile_id: str, definition: dict[str, Any]) -> None:
-    with psycopg.connect(database_url) as conn:
-        profiles.create(conn, profile_id, None, ProfileDefinition.model_validate(definition))
-        profiles.assign(conn, device_id, profile_id)
-
-
-def _profile(kind: str, measurements: list[str], uplinks: dict[str, Any]) -> dict[str, Any]:
-    return {"vendor": "Test", "model": f"model-{secrets.token_hex(3)}", "firmware_version": "1.0", "kind": kind,
-            "reporting_interval_s": 600, "measurements": measurements, "uplinks": uplinks}
-
-
-def _publish_both(mqtt_url: str, lpwa: LpwaPilot, device_id: str, fcnt: int, port: int, data: bytes,
-                  cs_extra: dict[str, Any] | None = None, tts_extra: dict[str, Any] | None = None) -> None:
-    """The same frame as a ChirpStack uplink (frame counter `fcnt`) and a TTS one (`fcnt` + 1)."""
-    eui = lpwa.eui[device_id]
-    publish(mqtt_url, [(m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, fcnt, port, data, _now(),
-                                                                            **(cs_extra or {})))])
-    publish(mqtt_url, [(m.tts_topic(lpwa.app, "tts-" + device_id),
-                        m.tts_up(eui, "tts-" + device_id, fcnt + 1, port, data, _now(1), **(tts_extra or {})))], qos=0)
+# Read under these names by tests/lpwa/test_profiles_kind_core.py and tests/ingest/test_profiles_*.py.
+_now, _stored = m.recent_time, stored_reading
 
 
 def test_cayenne_lpp_on_fport_1_and_a_gps_tracker_on_fport_2_are_read_through_their_profiles(
     database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
 ) -> None:
     # Without profiles, fPort 1 is pilotlab's layout and fPort 2 a status frame: both would be refused.
-    _use_profile(database_url, lpwa.env_id, f"{lpwa.app}-lpp-env",
-                 _profile("env_sensor", ["temperature_c", "humidity_pct", "battery_pct"],
-                          {"1": {"codec": {"type": "cayenne_lpp"}}}))
-    _use_profile(database_url, lpwa.tracker_id, f"{lpwa.app}-lpp-gps",
-                 _profile("location_tracker", ["lat", "lon", "battery_pct"],
-                          {"2": {"codec": {"type": "cayenne_lpp"}, "mapping": [
-                              {"from": "gps_1.latitude", "to": "lat"}, {"from": "gps_1.longitude", "to": "lon"},
-                              {"from": "analog_in_2", "to": "battery_pct", "unit": "ratio->%"}]}}))
+    use_profile(database_url, lpwa.env_id, f"{lpwa.app}-lpp-env",
+                profile_definition("env_sensor", ["temperature_c", "humidity_pct", "battery_pct"],
+                                   {"1": {"codec": {"type": "cayenne_lpp"}}}))
+    use_profile(database_url, lpwa.tracker_id, f"{lpwa.app}-lpp-gps",
+                profile_definition("location_tracker", ["lat", "lon", "battery_pct"],
+                                   {"2": {"codec": {"type": "cayenne_lpp"}, "mapping": [
+                                       {"from": "gps_1.latitude", "to": "lat"}, {"from": "gps_1.longitude", "to": "lon"},
+                                       {"from": "analog_in_2", "to": "battery_pct", "unit": "ratio->%"}]}}))
     env = cayenne_lpp.encode([LppValue(1, "temperature", 21.5), LppValue(2, "humidity", 44.0),
                               LppValue(3, "percentage", 93)])
     gps = cayenne_lpp.encode([LppValue(1, "gps", (52.3702, 4.8952, 12.5)), LppValue(2, "analog_input", 0.87)])
     lpwa_worker()
-    _publish_both(mqtt_url, lpwa, lpwa.env_id, 10, 1, env)
-    _publish_both(mqtt_url, lpwa, lpwa.tracker_id, 20, 2, gps)
+    m.publish_both(mqtt_url, lpwa, lpwa.env_id, 10, 1, env)
+    m.publish_both(mqtt_url, lpwa, lpwa.tracker_id, 20, 2, gps)
     for seq in (10, 11):
-        row = _stored(database_url, lpwa.env_id, seq)
+        row = stored_reading(database_url, lpwa.env_id, seq)
         assert (row["temperature_c"], row["humidity_pct"], row["battery_pct"]) == (21.5, 44.0, 93.0)
         assert (row["channel"], row["profile_version"], row["extra"]) == ("telemetry", 1, None)
     for seq in (20, 21):
-        row = _stored(database_url, lpwa.tracker_id, seq)
+        row = stored_reading(database_url, lpwa.tracker_id, seq)
         assert (row["lat"], row["lon"], row["fix_type"], row["battery_pct"]) == (52.3702, 4.8952, "3d", 87.0)
         assert row["profile_version"] == 1
         assert row["extra"] == {"gps_1": {"altitude": 12.5}}  # unmapped: kept with the reading
@@ -97,62 +55,22 @@ def test_cayenne_lpp_on_fport_1_and_a_gps_tracker_on_fport_2_are_read_through_th
 def test_the_network_servers_decoded_object_is_mapped_with_units_and_value_maps(
     database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
 ) -> None:
-    _use_profile(database_url, lpwa.switch_id, f"{lpwa.app}-ns-switch",
-                 _profile("smart_switch", ["relay_on", "power_w", "energy_wh"],
-                          {"5": {"codec": {"type": "network_server_object"}, "mapping": [
-                              {"from": "socket.state", "to": "relay_on", "values": {"ON": True, "OFF": False}},
-                              {"from": "power_kw", "to": "power_w", "unit": "kW->W"},
-                              {"from": "meter.energy_kwh", "to": "energy_wh", "unit": "kWh->Wh"}]}}))
+    use_profile(database_url, lpwa.switch_id, f"{lpwa.app}-ns-switch",
+                profile_definition("smart_switch", ["relay_on", "power_w", "energy_wh"],
+                                   {"5": {"codec": {"type": "network_server_object"}, "mapping": [
+                                       {"from": "socket.state", "to": "relay_on", "values": {"ON": True, "OFF": False}},
+                                       {"from": "power_kw", "to": "power_w", "unit": "kW->W"},
+                                       {"from": "meter.energy_kwh", "to": "energy_wh", "unit": "kWh->Wh"}]}}))
     decoded = {"socket": {"state": "ON", "since": 1700000000}, "power_kw": 0.0415,
                "meter": {"energy_kwh": 12.8732}, "voltage": 229.1}
     lpwa_worker()
-    _publish_both(mqtt_url, lpwa, lpwa.switch_id, 30, 5, b"\x01", cs_extra={"object": decoded},
-                  tts_extra={"decoded_payload": decoded})
+    m.publish_both(mqtt_url, lpwa, lpwa.switch_id, 30, 5, b"\x01", cs_extra={"object": decoded},
+                    tts_extra={"decoded_payload": decoded})
     for seq in (30, 31):
-        row = _stored(database_url, lpwa.switch_id, seq)
+        row = stored_reading(database_url, lpwa.switch_id, seq)
         assert (row["relay_on"], row["power_w"], row["energy_wh"]) == (True, 41.5, 12873.2)
         assert row["profile_version"] == 1
         assert row["extra"] == {"socket": {"since": 1700000000}, "voltage": 229.1}
-
-
-def _vendor_source(model: str) -> str:
-    return (CODECS / "vendor_codecs" / VENDOR[model]["codec"]).read_text()
-
-
-def _extra_env_device(database_url: str, lpwa: LpwaPilot, name: str) -> str:
-    device_id, eui = f"{lpwa.app}-{name}", secrets.token_hex(8)
-    with psycopg.connect(database_url) as conn:
-        conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, dev_eui, "
-                     "commissioned_at) VALUES (%s, %s, 'env_sensor', 'lpwa', 600, %s, now() - interval '1 day')",
-                     (device_id, lpwa.pilot_id, eui))
-    lpwa.eui[device_id] = eui
-    return device_id
-
-
-@pytest.mark.parametrize(("model", "mapping", "expected", "extra"), [
-    ("Milesight EM300-TH", [{"from": "temperature", "to": "temperature_c"}, {"from": "humidity", "to": "humidity_pct"},
-                            {"from": "battery", "to": "battery_pct"}],
-     {"temperature_c": 20.0, "humidity_pct": 30.0, "battery_pct": 50.0}, None),
-    ("Dragino LHT65", [{"from": "TempC_SHT", "to": "temperature_c"}, {"from": "Hum_SHT", "to": "humidity_pct"}],
-     {"temperature_c": 28.29, "humidity_pct": 88.6},
-     {"BatV": 3.062, "Bat_status": 3, "Ext_sensor": "Temperature Sensor", "TempC_DS": 27.81}),
-])
-def test_a_vendor_javascript_codec_uploaded_in_a_profile_reads_the_vendors_example_from_both_network_servers(
-    database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
-    model: str, mapping: list[dict[str, Any]], expected: dict[str, float], extra: dict[str, Any] | None,
-) -> None:
-    example = VENDOR[model]["examples"][0]
-    port, data = example["fPort"], bytes(example["bytes"])
-    device_id = _extra_env_device(database_url, lpwa, "vendor")
-    _use_profile(database_url, device_id, f"{lpwa.app}-js",
-                 _profile("env_sensor", list(expected), {str(port): {
-                     "codec": {"type": "javascript", "script": _vendor_source(model)}, "mapping": mapping}}))
-    lpwa_worker()
-    _publish_both(mqtt_url, lpwa, device_id, 40, port, data)
-    for seq in (40, 41):
-        row = _stored(database_url, device_id, seq)
-        assert {name: row[name] for name in expected} == expected
-        assert (row["profile_version"], row["extra"]) == (1, extra)
 
 
 HOSTILE = """
@@ -172,20 +90,20 @@ NO_ENTRY_POINT = "function decode(bytes) { return {t: bytes[0]}; }"
 def test_hostile_codecs_are_dead_letters_with_their_reasons_within_the_limit_and_the_next_message_is_stored(
     database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
 ) -> None:
-    _use_profile(database_url, lpwa.env_id, f"{lpwa.app}-hostile",
-                 _profile("env_sensor", ["temperature_c"], {
-                     "7": {"codec": {"type": "javascript", "script": HOSTILE}, "mapping": [{"from": "t", "to": "temperature_c"}]},
-                     "8": {"codec": {"type": "javascript", "script": NO_ENTRY_POINT},
-                           "mapping": [{"from": "t", "to": "temperature_c"}]}}))
+    use_profile(database_url, lpwa.env_id, f"{lpwa.app}-hostile",
+                profile_definition("env_sensor", ["temperature_c"], {
+                    "7": {"codec": {"type": "javascript", "script": HOSTILE}, "mapping": [{"from": "t", "to": "temperature_c"}]},
+                    "8": {"codec": {"type": "javascript", "script": NO_ENTRY_POINT},
+                          "mapping": [{"from": "t", "to": "temperature_c"}]}}))
     eui = lpwa.eui[lpwa.env_id]
     topic = m.chirpstack_topic(lpwa.app, eui)
     lpwa_worker(js_codec_time_limit_ms=200)
     started = time.monotonic()
     hostile = [(50, 7, b"\x01"), (51, 7, b"\x02\x00"), (52, 7, b"\x03"), (53, 7, b"\x04"), (54, 7, b"\x05"),
                (55, 7, b"\x06\x01"), (56, 8, b"\x01")]
-    publish(mqtt_url, [(topic, m.chirpstack_up(lpwa.app, eui, fcnt, port, data, _now(fcnt - 50)))
+    publish(mqtt_url, [(topic, m.chirpstack_up(lpwa.app, eui, fcnt, port, data, m.recent_time(fcnt - 50)))
                        for fcnt, port, data in [*hostile, (57, 7, b"\x00\x15")]])
-    row = _stored(database_url, lpwa.env_id, 57)
+    row = stored_reading(database_url, lpwa.env_id, 57)
     assert (row["temperature_c"], row["profile_version"]) == (21.0, 1)
     assert time.monotonic() - started < 10
 
@@ -218,12 +136,12 @@ function decodeUplink(input) {
 def test_a_javascript_codec_gets_the_uplinks_network_server_time_as_recv_time(
     database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,
 ) -> None:
-    _use_profile(database_url, lpwa.env_id, f"{lpwa.app}-recv",
-                 _profile("env_sensor", ["temperature_c"], {"9": {
-                     "codec": {"type": "javascript", "script": RECV_TIME}, "mapping": [{"from": "t", "to": "temperature_c"}]}}))
+    use_profile(database_url, lpwa.env_id, f"{lpwa.app}-recv",
+                profile_definition("env_sensor", ["temperature_c"], {"9": {
+                    "codec": {"type": "javascript", "script": RECV_TIME}, "mapping": [{"from": "t", "to": "temperature_c"}]}}))
     eui = lpwa.eui[lpwa.env_id]
-    sent = _now()
+    sent = m.recent_time()
     lpwa_worker()
     publish(mqtt_url, [(m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, 80, 9, b"\x14", sent))])
-    row = _stored(database_url, lpwa.env_id, 80)
+    row = stored_reading(database_url, lpwa.env_id, 80)
     assert (row["temperature_c"], row["extra"]) == (20.0, {"minute": datetime.fromisoformat(sent).minute})
