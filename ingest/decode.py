@@ -42,22 +42,26 @@ class Decoder:
         latest_allowed = datetime.now(UTC) + self._future_tolerance
         adapted = None
         for message in batch:
-            address: TopicAddress | None = None
-            try:
-                address = self._address(message.topic)
-                rows.append(self._row(message, address, lookup, latest_allowed))
-                sources.append(message)
-            except MessageRejected as rejected:
+            address = self._address(message.topic)
+            if isinstance(address, _TopicRefused):
                 # Not a contract topic: an adapter's, if one claims it (never reached on the contract path).
-                if address is None and self.adapters is not None and self.adapters.claims(message.topic):
+                if self.adapters is not None and self.adapters.claims(message.topic):
                     if adapted is None:
                         adapted = Outputs(rows, sources, dead, LinkRecords())
                     self.adapters.decode(message, lookup, adapted, latest_allowed)
-                    continue
+                else:
+                    dead.append(dead_letter(message, address.reason, address.detail))
+                continue
+            try:
+                rows.append(self._row(message, address, lookup, latest_allowed))
+                sources.append(message)
+            except MessageRejected as rejected:
                 dead.append(dead_letter(message, rejected.reason, rejected.detail, address))
         return DecodedBatch(rows, sources, dead, adapted.link if adapted is not None else None)
 
-    def _address(self, topic: str) -> TopicAddress:
+    def _address(self, topic: str) -> TopicAddress | _TopicRefused:
+        """The topic's contract address, or why it is none (returned, not raised: every
+        network-server message takes this way)."""
         cached = self._topics.get(topic)
         if cached is None:
             try:
@@ -68,8 +72,6 @@ class Decoder:
                 if len(self._topics) > 100_000:
                     self._topics.clear()
                 self._topics[topic] = cached
-        if isinstance(cached, _TopicRefused):
-            raise MessageRejected(cached.reason, cached.detail)
         return cached
 
     def _row(

@@ -25,8 +25,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import NamedTuple
 
 import psycopg
 
@@ -104,6 +106,15 @@ class IngestStats:
                 f"dead letters {dead} {dict(self.dead_lettered) if dead else ''}".rstrip())
 
 
+class InFlight(NamedTuple):
+    """A decoded batch whose transaction runs on the write thread, not yet acknowledged."""
+
+    batch: list[Inbound]
+    reasons: Counter[str]
+    written: Future[WriteResult]
+    started: float
+
+
 class IngestWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -126,8 +137,13 @@ class IngestWorker:
                              for index, config in enumerate(lpwa_sources)]
         self.sources = [self.source, *self.lpwa_sources]
         self._database_url = settings.require_database_url()
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection | None = None  # the writer's: one transaction per batch
+        self._registry: psycopg.Connection | None = None  # decoding's registry reads (autocommit)
         self._writer: BatchWriter | None = None
+        # Write-behind: batch N's transaction runs here while the main thread decodes batch N+1
+        # (the database's time overlapped with ours); at most one batch is ever in flight.
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="pilotlab-writer")
+        self._in_flight: InFlight | None = None
         self.ready = threading.Event()  # set once connected and subscribed (the database may still be down)
 
     def run(self, stop: threading.Event, *, drain: bool = False) -> IngestStats:
@@ -144,11 +160,12 @@ class IngestWorker:
                 started.append(source)
             self._consume(stop, drain)
         finally:
+            self._settle(None)
+            self._write_thread.shutdown()
             self.handoff.close()
             for source in reversed(started):
                 source.stop(end_session=drain and not stop.is_set())
-            if self._conn is not None:
-                self._conn.close()
+            self._drop_database()
             self.metrics.close()
         log.info("ingest worker stopped: %s", self.stats.summary())
         return self.stats
@@ -169,12 +186,17 @@ class IngestWorker:
                     retry_at, delay = now + delay, min(delay * 2, RETRY_MAX_S)
                     continue
                 delay = RETRY_MIN_S
-            batch = self.handoff.take(size, wait_s=0.2, linger_s=linger)
+            # While a batch is in flight, take what is there now rather than linger for more.
+            wait_s = 0.0 if self._in_flight is not None else 0.2
+            batch = self.handoff.take(size, wait_s=wait_s, linger_s=0.0 if wait_s == 0 else linger)
             now = time.monotonic()
             if batch:
-                self._store_and_ack(batch, stop)
+                self._pipeline(batch, stop)
                 last_message = now
             else:
+                if self._in_flight is not None:
+                    self._settle(stop)
+                    continue
                 self._recover_refused()
                 if drain and self.ready.is_set() and now - last_message >= DRAIN_IDLE_S:
                     return
@@ -183,6 +205,8 @@ class IngestWorker:
                 last_stats = now
         # Stopping: what paho had handed over by now is stored and acked; anything later stays
         # unacknowledged with the broker, which redelivers it to this worker id.
+        if not self._settle(None):
+            return
         remaining = len(self.handoff)
         while remaining > 0 and (batch := self.handoff.take(min(size, remaining), wait_s=0)):
             remaining -= len(batch)
@@ -199,6 +223,42 @@ class IngestWorker:
             self.ready.set()
         elif time.monotonic() - started > SUBSCRIBE_TIMEOUT_S:
             raise ServiceUnavailable(f"the broker did not grant the subscription {waiting[0].subscription}")
+
+    def _pipeline(self, batch: list[Inbound], stop: threading.Event) -> None:
+        """Decode `batch` while the previous one's transaction runs, then hand it to the write thread.
+
+        Anything unusual (the registry read fails, the previous write failed) goes the serial way,
+        `_store_and_ack`, with nothing in flight."""
+        started = time.perf_counter()
+        decoded: DecodedBatch | None = None
+        if self._conn is not None and self._registry is not None:
+            try:
+                decoded = self._decode(batch, self._registry)
+            except psycopg.Error as exc:
+                log.info("reading the registry failed (%s); writing this batch the careful way", describe(exc))
+        if not self._settle(stop):
+            return  # stopping during an outage: this batch stays unacknowledged, the broker redelivers it
+        if decoded is None or self._writer is None:
+            self._store_and_ack(batch, stop)
+            return
+        reasons = Counter(d.reason.value for d in decoded.dead_letters)
+        self._in_flight = InFlight(batch, reasons, self._write_thread.submit(self._writer.write, decoded), started)
+
+    def _settle(self, stop: threading.Event | None) -> bool:
+        """Wait for the batch in flight: ack it once committed, or write it again the serial way.
+
+        Returns False as `_store_and_ack` does (stopping while the database is down)."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return True
+        try:
+            result = flight.written.result()
+        except psycopg.Error as exc:  # nothing of it was committed
+            log.info("a batch's write failed (%s); writing it again the careful way", describe(exc))
+            self._rollback()
+            return self._store_and_ack(flight.batch, stop)
+        self._acked(flight.batch, result, flight.reasons, flight.started)
+        return True
 
     def _store_and_ack(self, batch: list[Inbound], stop: threading.Event | None) -> bool:
         """Write one batch, retrying through database outages; ack only after the commit.
@@ -234,21 +294,28 @@ class IngestWorker:
                 if stop is None or stop.wait(delay):
                     return False
                 delay = min(delay * 2, RETRY_MAX_S)
+        self._acked(batch, result, reasons, started)
+        self._recover_refused()
+        return True
+
+    def _acked(self, batch: list[Inbound], result: WriteResult, reasons: Counter[str], started: float) -> None:
         for source in self.sources:  # each acks only what came on its own connection
             source.ack(batch)
-        self._recover_refused()
         commit_s = time.perf_counter() - started
         if result.poisoned:  # rows the database refused, dead-lettered by the writer
             reasons[RejectReason.STORE_REJECTED.value] += result.poisoned
         self.stats.add(len(batch), result, reasons, commit_s)
         self.metrics.observe_batch(len(batch), result.stored, result.duplicates, reasons, commit_s, batch[0].received_at)
-        return True
+
+    def _decode(self, batch: list[Inbound], registry: psycopg.Connection) -> DecodedBatch:
+        self.directory.refresh_if_due(registry)
+        if self.decoder.adapters is not None:
+            self.decoder.adapters.prepare(registry)
+        return self.decoder.decode(batch, functools.partial(self.directory.lookup, conn=registry))
 
     def _write(self, batch: list[Inbound], conn: psycopg.Connection, writer: BatchWriter) -> tuple[Counter[str], WriteResult]:
-        self.directory.refresh_if_due(conn)
-        if self.decoder.adapters is not None:
-            self.decoder.adapters.prepare(conn)
-        decoded = self.decoder.decode(batch, functools.partial(self.directory.lookup, conn=conn))
+        assert self._registry is not None  # opened with the writer's connection (_database)
+        decoded = self._decode(batch, self._registry)
         result = writer.write(decoded)
         return Counter(d.reason.value for d in decoded.dead_letters), result
 
@@ -294,30 +361,37 @@ class IngestWorker:
             return False
 
     def _database(self) -> tuple[psycopg.Connection, BatchWriter]:
-        """The writer's connection, opened (schema checked, registry loaded) if there is none."""
-        if self._conn is None or self._writer is None:
+        """The writer's connection and the registry's, opened (schema checked, registry loaded)
+        if there are none."""
+        if self._conn is None or self._writer is None or self._registry is None:
+            self._drop_database()
             try:
                 conn = psycopg.connect(self._database_url, connect_timeout=CONNECT_TIMEOUT_S)
             except psycopg.ProgrammingError as exc:
                 raise ConfigError(f"bad database URL {redact(self._database_url)}: {exc}") from None
+            registry = None
             try:
                 if conn.execute("SELECT to_regclass('telemetry') IS NULL").fetchone() == (True,):
                     raise ConfigError("the database has no pilotlab schema: run `pilotlab db migrate` first")
-                self.directory.load(conn)
                 writer = BatchWriter(conn, dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes)
+                registry = psycopg.connect(self._database_url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+                self.directory.load(registry)
             except BaseException:
                 conn.close()
+                if registry is not None:
+                    registry.close()
                 raise
-            self._conn, self._writer = conn, writer
+            self._conn, self._writer, self._registry = conn, writer, registry
         return self._conn, self._writer
 
     def _drop_database(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-        self._conn = self._writer = None
+        for conn in (self._conn, self._registry):
+            if conn is not None:
+                try:
+                    conn.close()
+                except psycopg.Error:
+                    pass
+        self._conn = self._writer = self._registry = None
 
 
 def run_worker(settings: Settings, *, drain: bool = False) -> int:

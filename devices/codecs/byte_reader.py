@@ -6,7 +6,8 @@ import struct
 
 from pilotlab.errors import CodecError
 
-_FORMATS = {"u8": ">B", "i16": ">h", "u16": ">H", "i32": ">i", "u32": ">I"}
+_FORMATS = {kind: struct.Struct(fmt) for kind, fmt in
+            {"u8": ">B", "i16": ">h", "u16": ">H", "i32": ">i", "u32": ">I"}.items()}
 
 
 class ByteReader:
@@ -16,14 +17,13 @@ class ByteReader:
         self.offset = 0
 
     def read(self, kind: str) -> int:
-        fmt = _FORMATS[kind]
-        size = struct.calcsize(fmt)
-        if self.offset + size > len(self.data):
+        layout = _FORMATS[kind]
+        offset = self.offset
+        if offset + layout.size > len(self.data):
             raise CodecError(f"{self.what}: payload ends at byte {len(self.data)}, "
-                             f"{kind} needed at byte {self.offset}")
-        (value,) = struct.unpack_from(fmt, self.data, self.offset)
-        self.offset += size
-        return int(value)
+                             f"{kind} needed at byte {offset}")
+        self.offset = offset + layout.size
+        return int(layout.unpack_from(self.data, offset)[0])
 
     def read_i24(self) -> int:
         if self.offset + 3 > len(self.data):
