@@ -89,6 +89,7 @@ class RejectReason(StrEnum):
     CODEC_ERRORS = "codec_errors"
     CODEC_BAD_RESULT = "codec_bad_result"
     CODEC_MISSING_ENTRY_POINT = "codec_missing_entry_point"
+    CODEC_THROTTLED = "codec_throttled"
 
 
 class CodecError(PilotlabError):
@@ -104,6 +105,7 @@ class JsCodecFailure(StrEnum):
     ERRORS = "codec_errors"                     # decodeUplink returned a non-empty `errors`
     BAD_RESULT = "codec_bad_result"             # not an object, or no `data` object
     MISSING_ENTRY_POINT = "codec_missing_entry_point"  # no decodeUplink, Decoder or Decode
+    THROTTLED = "codec_throttled"               # past its CPU budget per second (refused, or stopped)
 
 
 class JsCodecError(CodecError):

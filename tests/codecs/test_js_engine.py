@@ -12,7 +12,9 @@ import pytest
 from devices.codecs.javascript import JsCodec, JsCodecCache, JsCodecLimits
 from pilotlab.errors import CodecError, JsCodecError, JsCodecFailure
 
-LIMITS = JsCodecLimits(time_limit_s=0.1, memory_limit_bytes=8 * 1024 * 1024)
+# A CPU budget of a whole core per codec: these tests run hostile codecs to their limits back to
+# back, and the budget (tests/codecs/test_js_codec_budgets.py) would refuse the second in a row
+LIMITS = JsCodecLimits(time_limit_s=0.1, memory_limit_bytes=8 * 1024 * 1024, cpu_budget_ms_per_s=1000)
 
 GOOD = """
 function decodeUplink(input) {
