@@ -19,8 +19,11 @@ it through `values` (an enumeration: `{"ON": true, "OFF": false}`; a number is l
 JSON text, `"1"`), converts it by `unit` (one of UNIT_CONVERSIONS) and stores it as the pilotlab
 measurement `to`. A pilotlab layout needs no mapping (its output is the contract's fields), nor
 does Cayenne LPP (its types map to measurements as devices.codecs.cayenne_lpp says); what a
-mapping does not name is kept with the reading, not refused. This module only validates
-definitions; ingest applies them.
+mapping does not name is kept with the reading, not refused. A port that also carries device
+information (a start-up or version report) routes the frames its mapping finds no measurement in
+to an event (`without_measurements`). A profile declares its kind's core (a switch relay_on, a
+tracker lat and lon, a sensor an environment measurement); what a frame read through it must carry
+is devices.profile_readings'. This module only validates definitions; ingest applies them.
 """
 
 from __future__ import annotations
@@ -157,10 +160,21 @@ class MeasurementMapping(_Strict):
         return self
 
 
+class WithoutMeasurements(_Strict):
+    """What a frame on the port becomes when the mapping finds none of its measurements in the
+    codec's output (a device-information or start-up report on the port of the readings): an
+    event of this name, the output kept in telemetry.extra, not a reading."""
+
+    event: str = Field(description="the event's name, as a contract event's: a-z, 0-9, _ . - (at most 64)",
+                       examples=["device_info"])
+
+
 class FPortUplink(_Strict):
     codec: Codec
     channel: Literal["telemetry", "status"] = Field(default="telemetry", description="what the frames on this port are")
     mapping: list[MeasurementMapping] = Field(default_factory=list, max_length=MAPPING_MAX)
+    without_measurements: WithoutMeasurements | None = Field(
+        default=None, description="a frame the mapping finds no measurement in is this event, not a reading")
 
 
 class NativeChannel(_Strict):
@@ -231,10 +245,22 @@ class ProfileDefinition(_Strict):
                 problems.append(f"{where}: the status layout is on the status channel, the {kind.value} layout on telemetry")
             if isinstance(codec, NetworkServerObjectCodec | JavascriptCodec) and not uplink.mapping:
                 problems.append(f"{where}: a {codec.type} codec needs a mapping (its output has the vendor's names)")
+            if uplink.without_measurements is not None:
+                problems += self._routing_problems(where, uplink)
             problems += self._mapping_problems(where, Channel(uplink.channel), uplink.mapping, envelope=False)
         for channel, native in self.native.items():
             problems += self._mapping_problems(f"native[{channel!r}]", Channel(channel), native.mapping, envelope=True)
         return problems
+
+    def _routing_problems(self, where: str, uplink: FPortUplink) -> list[str]:
+        if isinstance(uplink.codec, PilotlabCodec):
+            return [f"{where}: without_measurements is for a codec with a mapping; a pilotlab layout gives its fields"]
+        event = uplink.without_measurements.event if uplink.without_measurements else ""
+        try:
+            _value_check(self.kind, Channel.EVENT, "event").validate_python(event)
+        except ValidationError as exc:
+            return [f"{where}: without_measurements.event {event!r} is no event name ({exc.errors()[0]['msg']})"]
+        return []
 
     def _mapping_problems(self, where: str, channel: Channel, mapping: list[MeasurementMapping],
                           envelope: bool) -> list[str]:

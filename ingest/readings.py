@@ -8,11 +8,13 @@ gateways (ingest.adapters) turn what a device sent into a reading of its kind:
   if any. A device with a profile (devices.profiles) is read by its profile's entry for the
   frame's fPort: the codec (pilotlab layout, Cayenne LPP, the network server's object, or the
   vendor's JavaScript) and then the mapping (path -> measurement, value map, unit conversion);
-  what the mapping leaves out is kept as the reading's `extra`. A device without a profile is
+  what the mapping leaves out is kept as the reading's `extra`; a frame the mapping finds no
+  measurement in is the port's `without_measurements` event if it has one. A device without a profile is
   read as before profiles: the network server's object when it has fields pilotlab knows (except
   on the status port), else pilotlab's binary layout chosen by fPort (devices.codecs);
 - `reading_row`: fields from any of these (with `ts` and `seq`) validated by the same payload
-  models and turned into the same telemetry row (ingest.rows).
+  models (what a profile read, by devices.profile_readings': a switch frame need not carry the
+  relay's state) and turned into the same telemetry row (ingest.rows).
 
 Vendor JavaScript codecs are compiled once per (profile id, version, fPort) into one cache per process
 (`configure_js_codecs` sets its limits from the settings; the worker calls it at start).
@@ -34,6 +36,7 @@ from devices.codecs.javascript import JsCodecCache
 from devices.contract import decode_payload, rejection_from
 from devices.kinds import Channel, DeviceKind
 from devices.profile_codecs import js_codec_limits
+from devices.profile_readings import profile_payload_model
 from devices.profiles import UNIT_CONVERSIONS, CayenneLppCodec, FPortUplink, JavascriptCodec, MeasurementMapping, NetworkServerObjectCodec
 from devices.telemetry import TELEMETRY_MODELS, Envelope, payload_model
 from ingest.directory import DeviceEntry, DeviceProfile
@@ -110,13 +113,15 @@ def lorawan_reading(device: DeviceEntry, f_port: int, data: bytes, decoded: dict
 def reading_row(device_id: str, device: DeviceEntry, channel: Channel, fields: dict[str, Any],
                 ingest_time: datetime, size: int, latest_allowed: datetime) -> tuple[Any, ...]:
     """The telemetry row for `fields` (with `ts` and `seq`), or MessageRejected with the reason."""
+    by_profile = fields if isinstance(fields, ProfileFields) else None
+    model = payload_model(device.kind, channel) if by_profile is None else profile_payload_model(device.kind, channel)
     try:
-        reading = payload_model(device.kind, channel).model_validate(fields)
+        reading = model.model_validate(fields)
     except ValidationError as exc:
         raise rejection_from(exc) from None
-    if isinstance(fields, ProfileFields):
+    if by_profile is not None:
         return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed,
-                      profile_version=fields.profile_version, extra=extra_json(fields.extra))
+                      profile_version=by_profile.profile_version, extra=extra_json(by_profile.extra))
     return row_of(reading, device_id, device, channel, ingest_time, size, latest_allowed)
 
 
@@ -172,6 +177,8 @@ def _profile_reading(kind: DeviceKind, profile: DeviceProfile, f_port: int, data
                                  else [])
     # the network server's object is the message's; the other codecs' output is made for this frame
     fields, extra = apply_mapping(mapping, output, where, copy=isinstance(uplink.codec, NetworkServerObjectCodec))
+    if not fields and uplink.without_measurements is not None:  # device information, not a reading
+        return Channel.EVENT, ProfileFields({"event": uplink.without_measurements.event}, profile.version, extra)
     if kind is DeviceKind.LOCATION_TRACKER and channel is Channel.TELEMETRY and "fix_type" not in fields:
         fields["fix_type"] = "3d" if "lat" in fields else "none"
     return channel, ProfileFields(fields, profile.version, extra)

@@ -40,3 +40,23 @@ def test_a_native_devices_own_json_is_stored_through_its_profile(
     assert (row["profile_version"], row["extra"]) == (1, {"sensor": {"volts": 229.0}})
     status = wait_until(lambda: _stored(database_url, pilot.switch_id, 10), 10, what="the contract v1 status")
     assert (status["channel"], status["profile_version"]) == ("status", None)
+
+
+def test_a_native_switch_frame_with_metering_but_not_the_relay_state_is_stored_through_its_profile(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable, unique_id: Callable[[str], str],
+) -> None:
+    definition = {"vendor": "Test", "model": "wifi-meter", "firmware_version": "3", "kind": "smart_switch",
+                  "reporting_interval_s": 60, "measurements": ["relay_on", "power_w"],
+                  "native": {"telemetry": {"mapping": [
+                      {"from": "time", "to": "ts"}, {"from": "counter", "to": "seq"},
+                      {"from": "switch", "to": "relay_on", "values": {"on": True, "off": False}},
+                      {"from": "watts", "to": "power_w"}]}}}
+    profile_id = unique_id("native-meter")
+    with psycopg.connect(database_url) as conn:
+        profiles.create(conn, profile_id, None, ProfileDefinition.model_validate(definition))
+        profiles.assign(conn, pilot.switch_id, profile_id)
+    thread_worker()
+    publish(mqtt_url, [(topic_for(pilot.pilot_id, pilot.switch_id, "telemetry"),
+                        orjson.dumps({"time": payloads.now_ms(), "counter": 11, "watts": 7.5}))])
+    row = _stored(database_url, pilot.switch_id, 11)
+    assert (row["relay_on"], row["power_w"], row["profile_version"]) == (None, 7.5, 1)

@@ -6,8 +6,12 @@ the real broker as a ChirpStack v4 event and as a The Things Stack v3 uplink, an
 follows from the vendor's expected output alone: the mapped measurements (values mapped, units
 converted) in the reading, the rest of the output unchanged in telemetry.extra, the profile
 version recorded; an expected `errors` output is a codec_errors dead letter with the vendor's
-message. Where the vendor's examples lack a position, the trackers get frames built from their
-documented layouts (as tests/codecs/test_vendor_codecs.py builds them)."""
+message. A switch frame is a reading when it carries one of the switch's measurements (relay_on
+null without the relay's state), a tracker frame without a position a no-fix report; where a model
+sends device information on its readings' port (the AT101's power-on report, the R809A's start-up
+report), its profile makes a frame without measurements an event, its output kept. Where the
+vendor's examples lack a position, the trackers get frames built from their documented layouts
+(as tests/codecs/test_vendor_codecs.py builds them)."""
 
 from __future__ import annotations
 
@@ -53,6 +57,13 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Stored:
+    channel: str
+    columns: dict[str, Any]  # the kind's measurement columns (and an event's name)
+    extra: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class Model:
     """A device model as its profile reads it: the fPorts it gives the vendor's codec, the mapping,
     and frames of ours built from the vendor's layout where its examples lack one."""
@@ -61,6 +72,12 @@ class Model:
     ports: tuple[int, ...]
     mapping: tuple[dict[str, Any], ...]
     built: tuple[Frame, ...] = ()
+    without_measurements: str | None = None  # the event a frame the mapping finds nothing in becomes
+
+    def uplink(self) -> dict[str, Any]:
+        """The profile's entry for each of its ports."""
+        rule = {"without_measurements": {"event": self.without_measurements}} if self.without_measurements else {}
+        return {"codec": {"type": "javascript", "script": self.script}, "mapping": list(self.mapping), **rule}
 
     @property
     def kind(self) -> DeviceKind:
@@ -118,18 +135,23 @@ MODELS = [
     Model("Milesight WS52x", (85,), (_to("button", "relay_on", values={"open": True, "close": False}),
                                      _to("power", "power_w"), _to("energy", "energy_wh")),
           built=(_one_report("Milesight WS52x"),)),
-    # fPort 7 carries configuration responses, not readings: the profile leaves it out.
+    # fPort 7 carries configuration responses, not readings: the profile leaves it out. fPort 6 alternates
+    # a relay-and-energy report with a power one, and carries the start-up version report.
     Model("Netvox R809A", (6,), (_to("OnOff", "relay_on", values={"ON": True, "OFF": False}), _to("Power", "power_w"),
-                                 _to("Energy", "energy_wh"))),
+                                 _to("Energy", "energy_wh")), without_measurements="startup"),
     Model("Digital Matter Oyster", (1,), (_to("latitudeDeg", "lat"), _to("longitudeDeg", "lon"),
                                           _to("speedKmph", "speed_mps", unit="km/h->m/s")), built=OYSTER_BUILT),
+    # Everything on fPort 85, its power-on device information too: no no-fix report, an event.
     Model("Milesight AT101", (85,), (_to("latitude", "lat"), _to("longitude", "lon"), _to("battery", "battery_pct")),
-          built=(AT101_BUILT,)),
+          built=(AT101_BUILT,), without_measurements="device_info"),
 ]
 
 
-def expected(model: Model, frame: Frame) -> tuple[dict[str, Any], dict[str, Any] | None] | Refused:
-    """(the reading's measurement columns, its extra) the vendor's output implies, or the refusal."""
+SWITCH_MEASUREMENTS = ("relay_on", "power_w", "energy_wh")
+
+
+def expected(model: Model, frame: Frame) -> Stored | Refused:
+    """The row the vendor's output implies (a reading, or the port's event), or the refusal."""
     if "errors" in frame.output:
         return Refused("codec_errors", "; ".join(frame.output["errors"]))
     if frame.f_port not in model.ports:
@@ -141,18 +163,45 @@ def expected(model: Model, frame: Frame) -> tuple[dict[str, Any], dict[str, Any]
         value = rest.pop(entry["from"])
         value = entry["values"][value] if "values" in entry else value
         mapped[entry["to"]] = value * FACTOR[entry["unit"]] if "unit" in entry else value
-    if model.kind is DeviceKind.SMART_SWITCH and "relay_on" not in mapped:
-        return Refused("invalid_payload", "relay_on")  # a switch's reading has its relay's state
+    unset = dict.fromkeys(measurements(model.kind), None)
+    if not mapped and model.without_measurements:
+        return Stored("event", unset | {"event": model.without_measurements}, rest or None)
+    if model.kind is DeviceKind.SMART_SWITCH and not set(SWITCH_MEASUREMENTS) & set(mapped):
+        return Refused("invalid_payload", "relay_on, power_w or energy_wh")  # no switch measurement: no reading
     if model.kind is DeviceKind.LOCATION_TRACKER:
         mapped["fix_type"] = "3d" if "lat" in mapped else "none"
-    return dict.fromkeys(measurements(model.kind), None) | UNSET.get(model.kind, {}) | mapped, rest or None
+    return Stored("telemetry", unset | UNSET.get(model.kind, {}) | mapped, rest or None)
 
 
 def test_the_models_are_every_vendor_examples_model_and_cover_the_three_kinds_with_readings() -> None:
     assert sorted(model.name for model in MODELS) == sorted(VENDOR)
     assert {model.kind for model in MODELS} == set(DeviceKind)
     for model in MODELS:
-        assert any(not isinstance(expected(model, frame), Refused) for frame in model.frames()), model.name
+        assert any(isinstance(want := expected(model, frame), Stored) and want.channel == "telemetry"
+                   for frame in model.frames()), model.name
+
+
+def _outcome(model_name: str, description: str) -> Stored | Refused:
+    model = next(model for model in MODELS if model.name == model_name)
+    return expected(model, next(frame for frame in model.frames() if frame.description.startswith(description)))
+
+
+def test_switch_frames_with_metering_only_are_readings_and_device_information_frames_are_events() -> None:
+    """The issue's findings: each of the R809A's two alternating reports is a reading (its power
+    readings too), the WS52x energy-only frame is one, the AT101's power-on and the R809A's
+    start-up reports are events, the WS52x voltage-only frame (no measurement pilotlab has, no
+    rule in its profile) is refused."""
+    power = _outcome("Netvox R809A", "Status report - 2")
+    assert isinstance(power, Stored) and (power.channel, power.columns["power_w"], power.columns["relay_on"]) == (
+        "telemetry", 220, None)
+    energy = _outcome("Milesight WS52x", "Portable Socket (example 2)")
+    assert isinstance(energy, Stored) and (energy.channel, energy.columns["energy_wh"]) == ("telemetry", 1110)
+    for model_name, description, event in (("Milesight AT101", "Initial Connection", "device_info"),
+                                           ("Netvox R809A", "Startup version report", "startup")):
+        info = _outcome(model_name, description)
+        assert isinstance(info, Stored) and (info.channel, info.columns["event"]) == ("event", event), model_name
+        assert info.extra == VENDOR[model_name]["examples"][0]["output"]["data"]
+    assert isinstance(_outcome("Milesight WS52x", "Portable Socket (example 1)"), Refused)
 
 
 def _outcomes(database_url: str, lpwa: LpwaPilot, device_id: str, seqs: list[int]) -> dict[int, Any] | None:
@@ -177,9 +226,7 @@ def test_a_real_models_vendor_codec_in_its_profile_reads_the_vendors_examples_fr
     device_id = {DeviceKind.ENV_SENSOR: lpwa.env_id, DeviceKind.SMART_SWITCH: lpwa.switch_id,
                  DeviceKind.LOCATION_TRACKER: lpwa.tracker_id}[model.kind]
     use_profile(database_url, device_id, f"{lpwa.app}-vendor", profile_definition(
-        model.kind.value, [entry["to"] for entry in model.mapping],
-        {str(port): {"codec": {"type": "javascript", "script": model.script}, "mapping": list(model.mapping)}
-         for port in model.ports}))
+        model.kind.value, [entry["to"] for entry in model.mapping], {str(port): model.uplink() for port in model.ports}))
     frames = model.frames()
     lpwa_worker()
     for i, frame in enumerate(frames):  # frame i: ChirpStack's frame counter 10 + 2i, TTS's 11 + 2i
@@ -193,7 +240,6 @@ def test_a_real_models_vendor_codec_in_its_profile_reads_the_vendors_examples_fr
             if isinstance(want, Refused):
                 assert isinstance(got, tuple) and got[0] == want.reason and want.detail in got[1], (where, got)
             else:
-                columns, extra = want
                 assert isinstance(got, dict), (where, got)
-                assert {name: got[name] for name in columns} == pytest.approx(columns), where
-                assert (got["channel"], got["profile_version"], got["extra"]) == ("telemetry", 1, extra), where
+                assert {name: got[name] for name in want.columns} == pytest.approx(want.columns), where
+                assert (got["channel"], got["profile_version"], got["extra"]) == (want.channel, 1, want.extra), where
