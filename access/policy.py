@@ -117,6 +117,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/records/public-key"): PUBLIC,
     ("GET", "/records/{record_id}"): READ_RESULTS,
     ("POST", "/records/verify"): PUBLIC,
+    # the records' transparency log: hashes and sizes only (api.routes.transparency)
+    ("GET", "/log/tree-head"): PUBLIC,
+    ("GET", "/log/consistency"): PUBLIC,
+    ("GET", "/records/{record_id}/inclusion"): PUBLIC,
     # broker credentials (shown once) and API keys
     ("POST", "/devices/{device_id}/credentials"): PROVISION,
     ("GET", "/devices/{device_id}/credentials"): PROVISION,

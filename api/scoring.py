@@ -1,6 +1,6 @@
 """Scoring in the API: the rubric and signing key from settings, error mapping, daily rescoring.
 
-`install(app, settings)` mounts api.routes.scores and api.routes.records and, when
+`install(app, settings)` mounts api.routes.scores, api.routes.records and api.routes.transparency and, when
 `daily_rescoring` is set, runs scoring.schedule.DailyRescoring for the app's lifetime. A rubric or
 signing key that cannot be used is a ConfigError: a 503 naming the setting (api.errors).
 """
@@ -14,7 +14,7 @@ from functools import cache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from api.routes import records, scores
+from api.routes import records, scores, transparency
 from pilotlab.settings import Settings
 from scoring.rubric import LoadedRubric, load_rubric
 from scoring.schedule import DailyRescoring
@@ -41,6 +41,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.scoring = ScoringConfig(settings)
     app.include_router(scores.router)
     app.include_router(records.router)
+    app.include_router(transparency.router)
     if not (settings.daily_rescoring and settings.database_url):
         return
     url = settings.database_url

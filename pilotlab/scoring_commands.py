@@ -2,9 +2,13 @@
 
     pilotlab score PILOT [--as-of T] [--json] [--save]    score now, progress on stderr
     pilotlab score --daily [--once]                        daily rescoring of running pilots (score history)
-    pilotlab record issue PILOT --out FILE [--as-of T]     score, sign with PILOTLAB_SIGNING_KEY, store
-    pilotlab record verify FILE --key PUBKEY               exit 0 valid, 1 invalid (reason), no database
+    pilotlab record issue PILOT --out FILE [--as-of T] [--bundle]   score, sign with PILOTLAB_SIGNING_KEY, store
+                                                           (and log); --bundle: write the record's bundle
+    pilotlab record bundle RECORD_ID --out FILE [--tree-size N]     a stored record with its inclusion proof
+    pilotlab record verify FILE --key PUBKEY [--tree-head STH]      exit 0 valid, 1 invalid (reason), no database;
+                                                           a bundle: signature and inclusion in the log
     pilotlab record keygen FILE                            a new Ed25519 key (FILE, FILE.pub)
+    pilotlab log tree-head | log audit OLD NEW             the transparency log (pilotlab.log_commands)
 
 Errors are one line and exit code 2, except an invalid record: exit code 1 with the reason.
 """
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotlab.errors import ConfigError, RecordInvalid
+from pilotlab.log_commands import add_log_commands, read_source
 from pilotlab.settings import Settings
 
 EXIT_INVALID = 1
@@ -50,14 +55,24 @@ def add_scoring_commands(commands: Any, service_flags: Callable[..., None],
     issue.add_argument("--as-of", type=_when, help="window end (RFC 3339)")
     issue.add_argument("--rubric", help="rubric YAML file")
     issue.add_argument("--signing-key", help="Ed25519 private key PEM (env PILOTLAB_SIGNING_KEY)")
+    issue.add_argument("--bundle", action="store_true", help="write the record's bundle (record, inclusion proof, tree head)")
     issue.set_defaults(run=lambda args: _issue(args, settings(args, rubric="rubric", signing_key="signing_key")))
-    verify = tasks.add_parser("verify", help="verify a signed record with the public key (no database needed)")
-    verify.add_argument("file", help="the signed record")
+    bundle = tasks.add_parser("bundle", help="a stored record with its inclusion proof and signed tree head")
+    service_flags(bundle)
+    bundle.add_argument("record_id", help="the record's id (SHA-256 of its file)")
+    bundle.add_argument("--out", required=True, help="where to write the bundle (JSON)")
+    bundle.add_argument("--tree-size", type=int, help="prove against the signed tree head of this size (default: newest)")
+    bundle.add_argument("--signing-key", help="Ed25519 private key PEM, to sign a tree head if none covers the log yet")
+    bundle.set_defaults(run=lambda args: _bundle(args, settings(args, signing_key="signing_key")))
+    verify = tasks.add_parser("verify", help="verify a signed record or bundle with the public key (no database needed)")
+    verify.add_argument("file", help="the signed record, or its bundle (then its inclusion in the log is checked too)")
     verify.add_argument("--key", required=True, help="the signer's Ed25519 public key (PEM)")
+    verify.add_argument("--tree-head", help="a signed tree head you trust: the bundle must prove against it")
     verify.set_defaults(run=_verify)
     keygen = tasks.add_parser("keygen", help="generate an Ed25519 signing key (FILE and FILE.pub)")
     keygen.add_argument("file", help="where to write the private key")
     keygen.set_defaults(run=_keygen)
+    add_log_commands(commands, service_flags, settings)
 
 
 def _when(text: str) -> datetime:
@@ -114,6 +129,8 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
     from scoring.issuing import sign_record, store_record
     from scoring.rubric import load_rubric
     from scoring.signing import load_private_key
+    from scoring.transparency.bundle import make_bundle
+    from scoring.transparency.log import inclusion
     from store.connection import connect
 
     out = _record_path(args.out)  # before the work: a bad --out costs nothing and stores nothing
@@ -121,8 +138,32 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
     key = load_private_key(settings.signing_key)
     with connect(settings.require_database_url(), autocommit=True) as conn:
         issued = sign_record(conn, args.pilot, rubric, key, as_of=args.as_of, progress=_progress)
-        _store_and_write(conn, lambda: store_record(conn, issued), issued.document, out)
-    print(f"record {issued.id} for {args.pilot}: verdict {issued.verdict}, score {issued.score:.2f}, written to {out}")
+
+        def store() -> bytes:
+            head = store_record(conn, issued, key)
+            if not args.bundle:
+                return issued.document
+            return make_bundle(issued.document, inclusion(conn, issued.id, head.tree_size), head)
+
+        _store_and_write(conn, store, out)
+    written = "its bundle" if args.bundle else "written"
+    print(f"record {issued.id} for {args.pilot}: verdict {issued.verdict}, score {issued.score:.2f}, {written} to {out}")
+    return 0
+
+
+def _bundle(args: argparse.Namespace, settings: Settings) -> int:
+    from scoring.signing import load_private_key
+    from scoring.transparency.bundle import bundle_of
+    from store.connection import connect
+
+    out = _record_path(args.out)
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        data = bundle_of(conn, args.record_id, lambda: load_private_key(settings.signing_key), args.tree_size)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the bundle to {out}: {exc.strerror}") from None
+    print(f"bundle of record {args.record_id} written to {out}")
     return 0
 
 
@@ -135,21 +176,20 @@ def _record_path(given: str) -> Path:
     return out
 
 
-def _store_and_write(conn: Any, store: Callable[[], None], document: bytes, out: Path) -> None:
-    """The record both stored and written to `out`, or neither: written in full to a temporary file
-    beside `out` first, which replaces `out` inside the transaction that stores the row."""
+def _store_and_write(conn: Any, store: Callable[[], bytes], out: Path) -> None:
+    """The record both stored and written to `out` (what `store` returns), or neither: written in
+    full to a temporary file beside `out`, which replaces `out` inside the transaction that stores
+    the row."""
     try:
         fd, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     except OSError as exc:
         raise ConfigError(f"cannot write the record to {out}: {exc.strerror}") from None
     placed = False
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(document)
+        with os.fdopen(fd, "wb") as file, conn.transaction():
+            file.write(store())
             file.flush()
             os.fsync(file.fileno())
-        with conn.transaction():
-            store()
             os.replace(temporary, out)
             placed = True
     except OSError as exc:
@@ -165,19 +205,28 @@ def _store_and_write(conn: Any, store: Callable[[], None], document: bytes, out:
 def _verify(args: argparse.Namespace) -> int:
     from scoring.records import verify
     from scoring.signing import load_public_key
+    from scoring.transparency.bundle import is_bundle, verify_bundle
+    from scoring.transparency.tree_head import read_tree_head
 
     public = load_public_key(Path(args.key))
+    document = read_source(args.file, "the record")
+    given_head = read_source(args.tree_head, "the tree head") if args.tree_head else None
+    if given_head is not None and not is_bundle(document):
+        raise ConfigError(f"{args.file} is a bare record, without an inclusion proof: verify its bundle against "
+                          f"the tree head (`pilotlab record bundle ID`, or GET /records/ID?bundle=true)")
     try:
-        document = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the record {args.file}: {exc.strerror}") from None
-    try:
-        record = verify(document, public)
+        if is_bundle(document):
+            trusted = read_tree_head(given_head, public) if given_head is not None else None
+            verified = verify_bundle(document, public, trusted)
+            record, logged = verified.record, (f"; in the log: leaf {verified.leaf_index} of the tree of "
+                                               f"{verified.tree_head.tree_size} signed {verified.tree_head.timestamp}")
+        else:
+            record, logged = verify(document, public), " (signature only: its bundle also proves it is in the log)"
     except RecordInvalid as exc:
         print(f"pilotlab: record {args.file} is INVALID: {exc}", file=sys.stderr)
         return EXIT_INVALID
     print(f"record {args.file} is valid: pilot {record['pilot']['id']}, verdict {record['verdict']}, "
-          f"score {record['score']}, issued {record['issued_at']}")
+          f"score {record['score']}, issued {record['issued_at']}{logged}")
     return 0
 
 

@@ -14,6 +14,8 @@ from scoring.records import record_id, sign
 from scoring.rubric import LoadedRubric
 from scoring.scorer import Progress, record_body, score_pilot
 from scoring.signing import key_id
+from scoring.transparency.log import sign_pending
+from scoring.transparency.tree_head import TreeHead
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,16 @@ def sign_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, k
                         round(score.fleet.score, 6), key_id(key.public_key()), document)
 
 
-def store_record(conn: psycopg.Connection, issued: IssuedRecord) -> None:
-    """Keep a signed record byte for byte (within the caller's transaction, if any)."""
+def store_record(conn: psycopg.Connection, issued: IssuedRecord, key: Ed25519PrivateKey) -> TreeHead:
+    """Keep a signed record byte for byte (within the caller's transaction, if any). The database
+    appends it to the transparency log; the tree head of the log's new size is signed with `key`
+    in the same transaction and returned."""
     conn.execute(
         "INSERT INTO reference_record (id, pilot_id, issued_at, rubric_version, verdict, score, key_id, document) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
         (issued.id, issued.pilot_id, issued.issued_at, issued.rubric_version, issued.verdict, issued.score,
          issued.key_id, issued.document))
+    return sign_pending(conn, key)
 
 
 def issue_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, key: Ed25519PrivateKey, *,
@@ -52,7 +57,7 @@ def issue_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, 
     """Score, sign and store a record."""
     issued = sign_record(conn, pilot_id, rubric, key, as_of=as_of, progress=progress)
     with conn.transaction():
-        store_record(conn, issued)
+        store_record(conn, issued, key)
     return issued
 
 

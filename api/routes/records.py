@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.database import Db, ScoringDb
 from api.routes.scores import AsOf, rubric_of
+from api.routes.transparency import TreeSize
 from api.schemas import Problem
 from pilotlab.errors import ConfigError, InvalidRequest, RecordInvalid
 from scoring.issuing import IssuedRecord, get_record, issue_record, list_records
 from scoring.records import plain, verify
 from scoring.signing import public_key_from_pem, public_pem
+from scoring.transparency.bundle import bundle_of
 
 router = APIRouter(tags=["records"], responses={404: {"model": Problem}, 422: {"model": Problem}})
 
@@ -74,8 +76,14 @@ def public_key(request: Request) -> Response:
     return Response(public_pem(key.public_key()), media_type="application/x-pem-file")
 
 
-@router.get("/records/{record_id}", summary="A signed record, byte for byte as issued")
-def fetch(record_id: str, conn: Db) -> Response:
+@router.get("/records/{record_id}", summary="A signed record, byte for byte as issued; or its bundle",
+            description="With `bundle=true`: the record with its inclusion proof and the signed tree head it "
+                        "proves against (`tree_size`, default the newest), verifiable offline with "
+                        "`pilotlab record verify` (scoring/transparency/bundle.py).")
+def fetch(record_id: str, conn: Db, request: Request, bundle: bool = False, tree_size: TreeSize = None) -> Response:
+    if bundle:
+        return Response(bundle_of(conn, record_id, request.app.state.scoring.private_key, tree_size),
+                        media_type="application/json")
     return Response(get_record(conn, record_id).document, media_type="application/json")
 
 
