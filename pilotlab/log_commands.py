@@ -13,6 +13,7 @@ them fails. Errors are one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,7 @@ def _get(url: str, what: str, params: dict[str, int] | None = None, refused: typ
     """The answer to a GET; a 4xx raises `refused`, other failures ConfigError or ServiceUnavailable."""
     import httpx
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request on the auditor's terminal
     try:
         answer = httpx.get(url, params=params, timeout=30)
     except httpx.HTTPError as exc:
