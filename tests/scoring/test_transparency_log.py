@@ -265,3 +265,18 @@ def test_records_stored_before_the_log_join_it_in_issue_order(make_empty_databas
         assert leaves == [_leaf(documents[m]) for m in (10, 20, 30)]
         head = log.current_tree_head(conn, lambda: key)  # signed on first use: the migration has no key
         assert head.tree_size == 3 and head.root_hash == root_hash(leaves)
+
+
+def test_cli_writes_a_stored_records_bundle_and_the_tree_heads_from_the_database(new_log, tmp_path):
+    records = new_log.issue(3)
+    bundle, head = tmp_path / "bundle.json", tmp_path / "head.json"
+    wrote = _cli("record", "bundle", records[1].id, "--out", str(bundle), "--tree-size", "2", "--database-url", new_log.url)
+    assert wrote.returncode == 0, wrote.stderr
+    verified = verify_bundle(bundle.read_bytes(), new_log.key.public_key())
+    assert (verified.leaf_index, verified.tree_head.tree_size) == (1, 2)
+    newest = _cli("log", "tree-head", "--out", str(head), "--database-url", new_log.url)
+    assert newest.returncode == 0 and read_tree_head(head.read_bytes(), new_log.key.public_key()).tree_size == 3
+    shown = _cli("log", "tree-head", "--tree-size", "1", "--database-url", new_log.url)
+    assert read_tree_head(shown.stdout.strip().encode(), new_log.key.public_key()) == new_log.head(1)
+    unknown = _cli("record", "bundle", "f" * 64, "--out", str(bundle), "--database-url", new_log.url)
+    assert unknown.returncode == 2 and unknown.stderr.strip() == f"pilotlab: no reference record with id {'f' * 64!r}"
