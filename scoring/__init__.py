@@ -2,6 +2,7 @@
 
     rubric.py     the versioned YAML rubric and its validation (rubrics/v1.yaml)
     window.py     which devices are scored, over which window
+    declared.py   what each device's profile declares: complete readings, QC-tested metrics, battery
     quality.py    QARTOD flags per reading as SQL (held to ioos_qc.qartod in the tests)
     metrics.py    per-device metrics and their formulas (and the reference raw pass)
     daily.py      per-device per-day summaries (rollups) and merging them into metrics

@@ -6,8 +6,8 @@ for 26 M readings). Now each closed day of each device is summarised once into `
 days not yet closed when the window ends (and a rare day, below) are computed from raw rows, by
 the same SQL, at scoring time.
 
-A summary holds quantities that merge exactly across days: counts (readings, valid, QC
-pass/suspect/fail, duplicates, future, skew, fixes), slots hit inside the day with the first and
+A summary holds quantities that merge exactly across days: counts (readings, valid, complete, QC
+pass/suspect/fail, duplicates, future, skew, fixes, valid readings carrying each measurement), slots hit inside the day with the first and
 last hit slot (a slot that spans midnight is counted once), first and last valid reading and the
 silences longer than the outage threshold between the day's valid readings (the silence across
 midnight is added when merging, so outages merge exactly), least-squares sums of battery_pct on
@@ -22,6 +22,11 @@ Exactly as the raw pass (scoring.metrics.raw_device_metrics), which stays as the
   with the last C readings before it as context (C = the flat-line fail length in readings, at
   least 1), never earlier than the window start, where the raw pass starts too. Slots are
   anchored at the window start, so a summary is used only for the same `anchor` (and interval).
+- What the device's profile declares decides which metrics QC tests and which readings are
+  complete (scoring.declared), so a summary records it (`profile_key`) and is used only for the
+  same: assigning another profile, or a new version declaring other measurements, rebuilds the
+  device's summaries (store/sql/0016; summaries from before 0016 of devices without a profile
+  stand with complete = valid, the others were rebuilt).
 - The spike test looks one reading ahead, past midnight: a summary records the reading after the
   day (`lead_time`) and whether the day's last flag depends on it (`tail_needs_next`). If the
   scoring window ends before that reading, the day is recomputed from raw rows.
@@ -62,8 +67,8 @@ import rfc8785
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from scoring import histogram
-from scoring.quality import QcColumns, qc_columns, reading_flag_sql
+from scoring import declared, histogram
+from scoring.quality import qc_columns, reading_flag_sql
 from scoring.rubric import Rubric
 from scoring.window import DeviceWindow, zone
 
@@ -75,7 +80,8 @@ _COLUMNS = ("day_start", "day", "day_end", "anchor", "interval_s", "span_from", 
             "readings", "valid", "suspect", "fail", "duplicates", "future", "skewed", "slots_hit", "first_slot",
             "last_slot", "first_valid", "last_valid", "inner_outages", "inner_outage_s", "bat_n", "bat_sx",
             "bat_sy", "bat_sxy", "bat_sxx", "fixes", "hb_intervals", "hb_regular", "first_hb", "last_hb",
-            "lat_buckets", "lat_counts", "acc_buckets", "acc_counts", "lead_time", "tail_needs_next")
+            "lat_buckets", "lat_counts", "acc_buckets", "acc_counts", "lead_time", "tail_needs_next", "complete",
+            "carried", "profile_key")
 
 
 def rubric_digest(rubric: Rubric) -> str:
@@ -83,10 +89,12 @@ def rubric_digest(rubric: Rubric) -> str:
     return hashlib.sha256(rfc8785.dumps(rubric.model_dump(mode="json"))).hexdigest()
 
 
-def context_size(rubric: Rubric, kind: str, interval_s: int) -> int:
-    """Readings before a run the QC tests need: the longest flat-line fail length, at least 1."""
+def context_size(rubric: Rubric, kind: str, interval_s: int, tested: tuple[str, ...]) -> int:
+    """Readings before a run the QC tests need: the longest flat-line fail length of the tested
+    metrics, at least 1."""
     metrics = {str(k): v for k, v in rubric.qc.items()}.get(kind, {})
-    sizes = [max(int(m.flat_line.fail_s // interval_s), 1) for m in metrics.values() if m.flat_line is not None]
+    sizes = [max(int(m.flat_line.fail_s // interval_s), 1) for name, m in metrics.items()
+             if m.flat_line is not None and name in tested]
     return max([1, *sizes])
 
 
@@ -105,14 +113,16 @@ def local_days(tz: str, start: datetime, end: datetime) -> tuple[tuple[date, dat
         day = nxt
 
 
-def _summary_sql(rubric: Rubric, kind: str, interval_s: int, qc: QcColumns, *, store: bool) -> sql.Composed:
-    """Summaries of each local day of each run [d0, d1) (parameters ids/anchors/froms/tos/lims, tz,
-    digest, complete_to): stored into scoring_day if `store`, else returned."""
+def _summary_sql(rubric: Rubric, kind: str, interval_s: int, tested: tuple[str, ...], *,
+                 store: bool) -> sql.Composed:
+    """Summaries of each local day of each run [d0, d1) (parameters ids/anchors/froms/tos/lims,
+    cmasks/vmasks/pkeys, tz, digest, complete_to) of devices QC-tested on `tested`: stored into
+    scoring_day if `store`, else returned."""
+    qc = qc_columns(rubric, kind, interval_s, tested)
     extra = {"location_tracker": ["fix_type", "accuracy_m"], "smart_switch": ["trigger"]}.get(kind, [])
-    qc_metrics = sorted({name.split("__")[0] for name in qc.flag_names if not name.startswith("ts__")})
-    columns = sorted(set(qc_metrics) | set(extra) | {"battery_pct"})
-    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns)
-    ctx = sql.Literal(context_size(rubric, kind, interval_s))
+    columns = sorted(set(tested) | set(extra) | set(declared.telemetry_measurements(kind)) | {"battery_pct"})
+    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in [*columns, "profile_version"])
+    ctx = sql.Literal(context_size(rubric, kind, interval_s, tested))
     level1 = sql.SQL(", ").join([sql.SQL("src.{}").format(sql.Identifier(c)) for c in columns] + qc.window_level)
     level2 = sql.SQL(", ").join([sql.SQL("r.*"), *qc.run_level])
     level3 = sql.SQL(", ").join([sql.SQL("q.*"), *qc.flag_level])
@@ -128,10 +138,12 @@ def _summary_sql(rubric: Rubric, kind: str, interval_s: int, qc: QcColumns, *, s
     is_hb = sql.SQL("trigger = 'heartbeat'") if switch else sql.SQL("false")
     query = sql.SQL("""
 WITH w AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(anchors)s::timestamptz[], %(froms)s::timestamptz[],
-                         %(tos)s::timestamptz[], %(lims)s::timestamptz[]) AS w(device_id, ws, d0, d1, lim)
+    SELECT u.device_id, u.ws, u.d0, u.d1, u.lim, u.cmask, u.vmasks::int[] AS vmasks, u.pkey
+    FROM unnest(%(ids)s::text[], %(anchors)s::timestamptz[], %(froms)s::timestamptz[], %(tos)s::timestamptz[],
+                %(lims)s::timestamptz[], %(cmasks)s::int[], %(vmasks)s::text[], %(pkeys)s::text[])
+         AS u(device_id, ws, d0, d1, lim, cmask, vmasks, pkey)
 ), src AS (
-    SELECT w.device_id, w.ws, w.d0, c.* FROM w CROSS JOIN LATERAL (
+    SELECT w.device_id, w.ws, w.d0, w.cmask, w.vmasks, c.* FROM w CROSS JOIN LATERAL (
         (SELECT t.seq, t.device_time, t.ingest_time, {cols}, -1 AS part FROM telemetry t
           WHERE t.device_id = w.device_id AND t.channel = 'telemetry' AND t.device_time >= w.ws AND t.device_time < w.d0
           ORDER BY t.device_time DESC, t.seq DESC LIMIT {ctx})
@@ -153,6 +165,7 @@ WITH w AS (
            lag(src.device_time, {ctx}) OVER s AS back_time,
            lead(src.device_time) OVER s AS next_time,
            (src.device_time AT TIME ZONE %(tz)s)::date AS day,
+           {present} AS present, {required} AS required,
            {level1}
     FROM src
     WINDOW s AS (PARTITION BY src.device_id, src.d0 ORDER BY src.device_time, src.seq)
@@ -186,6 +199,8 @@ WITH w AS (
     SELECT device_id, d0, day, min(ws) AS ws, min(ws_e) AS ws_e,
            count(*) AS readings,
            count(*) FILTER (WHERE qc < 4) AS valid,
+           count(*) FILTER (WHERE qc < 4 AND {complete}) AS complete,
+           {carried} AS carried,
            count(*) FILTER (WHERE qc = 3) AS suspect,
            count(*) FILTER (WHERE qc = 4) AS fail,
            count(*) FILTER (WHERE ts__duplicate = 4) AS duplicates,
@@ -216,7 +231,7 @@ WITH w AS (
            coalesce(bool_or(is_last AND qc <> qc_nolead), false) AS tail_needs_next
     FROM x GROUP BY device_id, d0, day
 ), days AS (
-    SELECT w.device_id, w.d0, w.ws, g.day::date AS day,
+    SELECT w.device_id, w.d0, w.ws, w.pkey, g.day::date AS day,
            (g.day::date::timestamp AT TIME ZONE %(tz)s) AS day_start,
            ((g.day::date + 1)::timestamp AT TIME ZONE %(tz)s) AS day_end
     FROM w, generate_series((w.d0 AT TIME ZONE %(tz)s)::date::timestamp,
@@ -237,7 +252,8 @@ SELECT d.device_id, d.day_start, d.day, d.day_end, d.ws AS anchor, {interval_int
        coalesce(a.bat_sxx, 0) AS bat_sxx, {fixes} AS fixes, {hb_intervals} AS hb_intervals,
        {hb_regular} AS hb_regular, a.first_hb, a.last_hb,
        lh.buckets AS lat_buckets, lh.counts AS lat_counts, ah.buckets AS acc_buckets, ah.counts AS acc_counts,
-       a.lead_time, coalesce(a.tail_needs_next, false) AS tail_needs_next
+       a.lead_time, coalesce(a.tail_needs_next, false) AS tail_needs_next,
+       coalesce(a.complete, 0) AS complete, a.carried, d.pkey AS profile_key
 FROM days d
 LEFT JOIN a ON a.device_id = d.device_id AND a.d0 = d.d0 AND a.day = d.day
 LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER BY b) AS counts
@@ -248,7 +264,9 @@ LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER 
         cols=cols, ctx=ctx, level1=level1, level2=level2, level3=level3, flag=flag, flag_nolead=flag_nolead,
         is_hb=is_hb, is_fix=is_fix, slot_s=slot_s, outage_s=outage_s, interval=interval, tol=tol,
         lat_bucket=histogram.bucket_sql(sql.SQL("latency_s")), acc_bucket=acc_bucket,
-        interval_int=sql.Literal(interval_s),
+        interval_int=sql.Literal(interval_s), present=declared.present_sql(kind),
+        required=declared.required_sql(sql.SQL("src.vmasks"), sql.SQL("src.cmask")), complete=declared.COMPLETE,
+        carried=declared.carried_sql(kind, sql.SQL("qc < 4")),
         fixes=sql.SQL("coalesce(a.fixes, 0)") if tracker else sql.SQL("NULL::bigint"),
         hb_intervals=sql.SQL("coalesce(a.hb_intervals, 0)") if switch else sql.SQL("NULL::bigint"),
         hb_regular=sql.SQL("coalesce(a.hb_regular, 0)") if switch else sql.SQL("NULL::bigint"))
@@ -266,16 +284,22 @@ LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER 
 Run = tuple[DeviceWindow, datetime, datetime, datetime]  # window, from, to, lead limit
 
 
-def _by_group(runs: list[Run]) -> list[tuple[tuple[str, int], list[Run]]]:
-    def key(run: Run) -> tuple[str, int]:
-        return (run[0].device.kind, run[0].device.reporting_interval_s)
+Group = tuple[str, int, tuple[str, ...]]  # kind, declared interval, QC-tested metrics
+
+
+def _by_group(rubric: Rubric, runs: list[Run]) -> list[tuple[Group, list[Run]]]:
+    def key(run: Run) -> Group:
+        kind = run[0].device.kind
+        return (kind, run[0].device.reporting_interval_s, declared.qc_metrics(rubric, kind, run[0].declared))
     ordered = sorted(runs, key=lambda r: (key(r), r[0].device.id, r[1]))
     return [(k, list(g)) for k, g in groupby(ordered, key=key)]
 
 
-def _run_params(runs: list[Run]) -> dict[str, Any]:
+def _run_params(kind: str, runs: list[Run]) -> dict[str, Any]:
     return {"ids": [r[0].device.id for r in runs], "anchors": [r[0].start for r in runs],
-            "froms": [r[1] for r in runs], "tos": [r[2] for r in runs], "lims": [r[3] for r in runs]}
+            "froms": [r[1] for r in runs], "tos": [r[2] for r in runs], "lims": [r[3] for r in runs],
+            "pkeys": [declared.rollup_key(r[0].declared) for r in runs],
+            **declared.mask_params(kind, [r[0].declared for r in runs])}
 
 
 HORIZON_WAIT_S = 0.5  # how long a check waits for the transactions open at its mark to end (ingest: ~50 ms)
@@ -343,13 +367,13 @@ def _compute(conn: psycopg.Connection, rubric: Rubric, tz: str, runs: list[Run],
              complete_to: datetime | None = None, progress: Progress | None = None,
              total: int = 0, done: int = 0) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for (kind, interval), group in _by_group(runs):
-        query = _summary_sql(rubric, kind, interval, qc_columns(rubric, kind, interval), store=store)
+    for (kind, interval, tested), group in _by_group(rubric, runs):
+        query = _summary_sql(rubric, kind, interval, tested, store=store)
         ids = sorted({r[0].device.id for r in group})
         for i in range(0, len(ids), BATCH_DEVICES):
             batch_ids = set(ids[i:i + BATCH_DEVICES])
             batch = [r for r in group if r[0].device.id in batch_ids]
-            params = {**_run_params(batch), "tz": tz, "digest": digest, "complete_to": complete_to or INFINITY,
+            params = {**_run_params(kind, batch), "tz": tz, "digest": digest, "complete_to": complete_to or INFINITY,
                       "infinity": INFINITY}
             with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 cur.execute("SET LOCAL work_mem = '64MB'")
@@ -460,33 +484,35 @@ def _build(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[Devi
                 for w in windows}
     # devices whose closed days are all there (the usual case) are not read row by row
     complete = {r[0] for r in conn.execute(
-        "SELECT s.device_id FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::timestamptz[], "
-        "%s::timestamptz[], %s::int[]) AS u(device_id, anchor, interval_s, lo, hi, n) "
+        "SELECT s.device_id FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::timestamptz[], "
+        "%s::timestamptz[], %s::int[]) AS u(device_id, anchor, interval_s, pkey, lo, hi, n) "
         "JOIN scoring_day s ON s.device_id = u.device_id AND s.rubric_digest = %s AND s.day_start >= u.lo "
-        "AND s.day_end <= u.hi AND s.anchor = u.anchor AND s.interval_s = u.interval_s "
+        "AND s.day_end <= u.hi AND s.anchor = u.anchor AND s.interval_s = u.interval_s AND s.profile_key = u.pkey "
         "GROUP BY s.device_id, u.n HAVING count(*) = u.n",
         ([w.device.id for w in windows if expected[w.device.id]],
          [w.start for w in windows if expected[w.device.id]],
          [w.device.reporting_interval_s for w in windows if expected[w.device.id]],
+         [declared.rollup_key(w.declared) for w in windows if expected[w.device.id]],
          [expected[w.device.id][0][1] for w in windows if expected[w.device.id]],
          [expected[w.device.id][-1][2] for w in windows if expected[w.device.id]],
          [len(expected[w.device.id]) for w in windows if expected[w.device.id]], digest))}
-    have: dict[str, set[tuple[datetime, datetime, datetime, int]]] = {}
-    for device_id, day_start, day_end, anchor, interval_s in conn.execute(
-            "SELECT device_id, day_start, day_end, anchor, interval_s FROM scoring_day "
+    have: dict[str, set[tuple[datetime, datetime, datetime, int, str]]] = {}
+    for device_id, day_start, day_end, anchor, interval_s, profile_key in conn.execute(
+            "SELECT device_id, day_start, day_end, anchor, interval_s, profile_key FROM scoring_day "
             "WHERE device_id = ANY(%s) AND rubric_digest = %s", ([i for i in ids if i not in complete], digest)):
-        have.setdefault(device_id, set()).add((day_start, day_end, anchor, interval_s))
+        have.setdefault(device_id, set()).add((day_start, day_end, anchor, interval_s, profile_key))
     runs: list[Run] = []
     for w in windows:
         if w.device.id in complete:
             continue
         closed_to = min(w.end, now)
         current = have.get(w.device.id, set())
+        key = declared.rollup_key(w.declared)
         run: list[tuple[datetime, datetime]] = []
         for _, day_start, day_end in local_days(tz, w.start, closed_to):
             if day_end > closed_to:
                 break
-            if (day_start, day_end, w.start, w.device.reporting_interval_s) in current:
+            if (day_start, day_end, w.start, w.device.reporting_interval_s, key) in current:
                 if run:
                     runs.append((w, max(run[0][0], w.start), run[-1][1], INFINITY))
                     run = []
@@ -506,13 +532,13 @@ def _build(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[Devi
     return sum(len(local_days(tz, r[1], r[2])) for r in runs)
 
 
-_MERGE_SQL = """
+_MERGE_SQL = sql.SQL("""
 WITH u AS (
     SELECT * FROM unnest(%(ids)s::text[], %(anchors)s::timestamptz[], %(los)s::timestamptz[], %(his)s::timestamptz[],
-                         %(intervals)s::int[], %(outages)s::float8[], %(tols)s::float8[])
-             AS u(device_id, anchor, lo, hi, interval_s, outage_s, tol)
+                         %(intervals)s::int[], %(outages)s::float8[], %(tols)s::float8[], %(pkeys)s::text[])
+             AS u(device_id, anchor, lo, hi, interval_s, outage_s, tol, pkey)
 ), d AS (
-    SELECT s.device_id, s.day_start, s.day, s.readings, s.valid, s.suspect, s.fail, s.duplicates, s.future,
+    SELECT s.device_id, s.day_start, s.day, s.readings, s.valid, s.complete, s.carried, s.suspect, s.fail, s.duplicates, s.future,
            s.skewed, s.slots_hit, s.first_slot, s.last_slot, s.first_valid, s.last_valid, s.inner_outages,
            s.inner_outage_s, s.bat_n, s.bat_sx, s.bat_sy, s.bat_sxy, s.bat_sxx, s.fixes, s.hb_intervals,
            s.hb_regular, s.first_hb, s.last_hb, u.interval_s, u.outage_s, u.tol,
@@ -520,12 +546,14 @@ WITH u AS (
            max(s.last_hb) OVER p AS prev_hb
     FROM u JOIN scoring_day s ON s.device_id = u.device_id AND s.rubric_digest = %(digest)s
          AND s.day_start >= u.lo AND s.day_start < u.hi AND s.anchor = u.anchor AND s.interval_s = u.interval_s
+         AND s.profile_key = u.pkey
     WINDOW p AS (PARTITION BY s.device_id ORDER BY s.day_start ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), gap AS (
     SELECT d.*, date_part('epoch', first_valid) - date_part('epoch', prev_valid) AS gap_s FROM d
 ), m AS (
     SELECT device_id, count(*) AS n_days, min(day_start) AS day_start, max(day_start) AS last_day,
-           sum(readings) AS readings, sum(valid) AS valid, sum(suspect) AS suspect, sum(fail) AS fail,
+           sum(readings) AS readings, sum(valid) AS valid, sum(complete) AS complete, sum(suspect) AS suspect,
+           sum(fail) AS fail,
            sum(duplicates) AS duplicates, sum(future) AS future, sum(skewed) AS skewed,
            sum(slots_hit) - count(*) FILTER (WHERE first_slot = prev_slot) AS slots_hit,
            min(first_slot) AS first_slot, max(last_slot) AS last_slot,
@@ -538,14 +566,15 @@ WITH u AS (
            sum(hb_regular) + count(*) FILTER (WHERE abs(first_hb - prev_hb - interval_s) <= tol) AS hb_regular,
            min(first_hb) AS first_hb, max(last_hb) AS last_hb,
            array_agg(day ORDER BY day) FILTER (WHERE readings > 0) AS count_days,
-           array_agg(readings ORDER BY day) FILTER (WHERE readings > 0) AS count_readings
+           array_agg(readings ORDER BY day) FILTER (WHERE readings > 0) AS count_readings,
+           {carried} AS carried
     FROM gap GROUP BY device_id
 )
 SELECT m.*, c.cum_days, c.cum_lat_buckets AS lat_buckets, c.cum_lat_counts AS lat_counts,
        c.cum_acc_buckets AS acc_buckets, c.cum_acc_counts AS acc_counts
 FROM m JOIN u USING (device_id)
 LEFT JOIN scoring_day c ON c.device_id = m.device_id AND c.rubric_digest = %(digest)s AND c.day_start = m.last_day
-"""
+""").format(carried=declared.merged_carried_sql())
 
 
 def _merged_stored(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow],
@@ -570,7 +599,7 @@ def _merged_stored(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: l
               "intervals": [w.device.reporting_interval_s for w in used],
               "outages": [float(rubric.window.outage_factor * w.device.reporting_interval_s) for w in used],
               "tols": [float(rubric.heartbeat.tolerance * w.device.reporting_interval_s) for w in used],
-              "digest": digest}
+              "pkeys": [declared.rollup_key(w.declared) for w in used], "digest": digest}
     merged: dict[str, dict[str, Any]] = {}
     with conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(_MERGE_SQL, params):
@@ -623,8 +652,9 @@ def merge(rubric: Rubric, w: DeviceWindow, parts: list[dict[str, Any]]) -> dict[
     tol = float(rubric.heartbeat.tolerance * interval)
     ws_e = w.start.timestamp()
     n_slots = math.floor((w.end.timestamp() - ws_e) / slot_s)
-    total = {k: 0 for k in ("readings", "valid", "suspect", "fail", "duplicates", "future", "skewed", "slots_hit",
-                            "inner_outages", "fixes", "hb_intervals", "hb_regular")}
+    total = {k: 0 for k in ("readings", "valid", "complete", "suspect", "fail", "duplicates", "future", "skewed",
+                            "slots_hit", "inner_outages", "fixes", "hb_intervals", "hb_regular")}
+    carried: dict[str, int] = {}
     outage_sum = 0.0
     bat = [0.0] * 5
     lat: dict[int, int] = {}
@@ -634,8 +664,11 @@ def merge(rubric: Rubric, w: DeviceWindow, parts: list[dict[str, Any]]) -> dict[
     last_slot: int | None = None
     last_hb: float | None = None
     for p in parts:
-        for k in ("readings", "valid", "suspect", "fail", "duplicates", "future", "skewed", "inner_outages"):
+        for k in ("readings", "valid", "complete", "suspect", "fail", "duplicates", "future", "skewed",
+                  "inner_outages"):
             total[k] += p[k]
+        for name, n in (p["carried"] or {}).items():
+            carried[name] = carried.get(name, 0) + int(n)
         total["slots_hit"] += p["slots_hit"]
         outage_sum += p["inner_outage_s"]
         if p["first_valid"] is not None:
@@ -670,7 +703,7 @@ def merge(rubric: Rubric, w: DeviceWindow, parts: list[dict[str, Any]]) -> dict[
     tracker, switch = w.device.kind == "location_tracker", w.device.kind == "smart_switch"
     return {**total, "first_valid": first_valid, "last_valid": last_valid, "inner_outage_s": outage_sum,
             "latency_p50": histogram.percentile(lat, 0.5), "latency_p95": histogram.percentile(lat, 0.95),
-            "battery_slope": slope,
+            "battery_slope": slope, "bat_n": n, "carried": carried,
             "fixes": total["fixes"] if tracker else None,
             "acc_p50": histogram.percentile(acc, 0.5) if tracker else None,
             "acc_p95": histogram.percentile(acc, 0.95) if tracker else None,

@@ -3,7 +3,7 @@
 Pooled ratios weigh every device by its own window, so late joiners count from their window start:
 
 - availability   = sum(slots hit) / sum(slots)
-- completeness   = sum(min(valid, expected)) / sum(expected)
+- completeness   = sum(min(complete valid readings, expected)) / sum(expected)
 - QC shares      = sum(pass | suspect | fail readings) / sum(readings)
 - p10 device     = 10th percentile over scored devices (linear interpolation between ranks, as
                    numpy.percentile's default) of availability and of completeness
@@ -11,10 +11,10 @@ Pooled ratios weigh every device by its own window, so late joiners count from t
 
 Components (each 0..1): availability and completeness = (1 - p10_weight) x pooled + p10_weight x
 p10; quality = 1 - fail share - suspect share / 2 (at least 0); timeliness = share of devices whose
-p95 latency is at most `timeliness.target_p95_s`; battery = mean of devices' min(1, projected /
-claimed life), over devices with a claim and a battery trend; kind-specific = mean of trackers' fix
-rate and switches' heartbeat regularity. Score = 100 x sum(weight x component) / sum(weight) over
-the components the pilot has.
+p95 latency is at most `timeliness.target_p95_s`; battery = mean of devices' battery ratio (min(1,
+projected / claimed life); 0 for a declared battery never reported: scoring.metrics) over the devices
+that have one; kind-specific = mean of trackers' fix rate and switches' heartbeat regularity.
+Score = 100 x sum(weight x component) / sum(weight) over the components the pilot has.
 
 Verdict: `invalid` if more than `gates.max_excluded_share` of the registered devices were
 excluded (planned decommissions) or none is scored; otherwise `eligible` if every gate passes and
@@ -87,7 +87,7 @@ def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics])
     pooled: dict[str, float | None] = {
         "availability": sum(m.slots_hit for m in metrics) / slots if slots else None,
         "availability_p10": percentile(availabilities, 0.10),
-        "completeness": sum(min(m.valid, m.expected) for m in metrics) / expected if expected else None,
+        "completeness": sum(min(m.complete, m.expected) for m in metrics) / expected if expected else None,
         "completeness_p10": percentile(completenesses, 0.10),
         "delivery_ratio_mean": _mean(delivery),
         "qc_pass_share": sum(m.qc_pass for m in metrics) / readings if readings else None,

@@ -3,18 +3,25 @@ reference raw pass (one ordered pass over each device's readings in PostgreSQL) 
 
 Only messages on the `telemetry` channel with device time inside the device's window
 (scoring.window) are read. With `interval` the declared reporting interval, `W` the window
-length, `k` the rubric's slot factor and `o` its outage factor, and *valid* meaning a reading whose
-QC flag is not fail (scoring.quality: QARTOD tests plus timestamp sanity):
+length, `k` the rubric's slot factor and `o` its outage factor, *valid* meaning a reading whose
+QC flag is not fail (scoring.quality: QARTOD tests plus timestamp sanity), and *complete* a valid
+reading that carries every telemetry measurement its profile version declares (scoring.declared:
+a reading no version read is held to the device's current version; a tracker's no-fix report
+carries its position measurements by saying it has none; a device without a profile has only the
+contract's required fields, so each of its valid readings is complete):
 
 - availability   = slots with >= 1 valid reading / floor(W / (k * interval)); slot i covers
                    [start + i*k*interval, start + (i+1)*k*interval); a partial last slot is not counted
-- completeness   = min(1, valid readings / floor(W / interval)); valid readings have distinct device
-                   times (a second reading at the same device time is a duplicate and fails QC)
+- completeness   = min(1, complete readings / floor(W / interval)); valid readings have distinct device
+                   times (a second reading at the same device time is a duplicate and fails QC).
+                   Availability, outages and latency count every valid reading, complete or not
 - delivery ratio = LPWA only, when the loss table exists (scoring.lpwa): received / expected frames
 - latency        = p50 and p95 (percentile_cont) of ingest_time - device_time over valid readings;
                    from the summaries' log-bucket histograms, within 1 % relative error (or 1 ms
                    below 1 ms; scoring.histogram), exact in the raw pass
-- QC shares      = readings flagged pass / suspect / fail over all readings
+- QC shares      = readings flagged pass / suspect / fail over all readings; QC tests only the
+                   rubric metrics the device's profile declares (all of its kind's without a
+                   profile): an undeclared one is not evaluated and counts in no share
 - outages        = silences between consecutive valid readings longer than o * interval, plus the
                    silence from the window start to the first valid reading and from the last one to
                    the window end (a run of QC fails is a silence in valid readings, so it is an outage
@@ -23,11 +30,17 @@ QC flag is not fail (scoring.quality: QARTOD tests plus timestamp sanity):
 - battery        = least-squares slope of battery_pct over time (%/day, valid readings; from the
                    summaries' sums n, Σx, Σy, Σxy, Σx², x = seconds since the window start); projected
                    life = 100 / -slope days, compared with the firm's claim: ratio = min(1, projected /
-                   claimed); no measurable drain (slope >= 0) meets the claim
+                   claimed); no measurable drain (slope >= 0) meets the claim. With a claim: a
+                   profile that does not declare battery_pct gives no ratio; one that declares it,
+                   with no valid reading reporting it, gives ratio 0 (`battery_reason` says why a
+                   ratio is 0 or missing)
 - tracker        = fix rate = valid readings with fix_type other than 'none' / valid readings;
                    accuracy p50 / p95 of accuracy_m over those fixes (histogram: within 1 %)
 - switch         = heartbeat regularity = share of intervals between consecutive valid heartbeats
                    within +-tolerance x interval of the declared interval
+- profile        = the device's profile and current version, its declared measurements, and per
+                   declared telemetry measurement the share of valid readings carrying it
+                   (`measurement_shares`; None without a profile)
 """
 
 from __future__ import annotations
@@ -42,7 +55,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from scoring import daily
+from scoring import daily, declared
 from scoring.quality import QcColumns, qc_columns, reading_flag_sql
 from scoring.rubric import Rubric
 from scoring.window import DeviceWindow
@@ -58,6 +71,7 @@ class DeviceMetrics:
     window_end: datetime
     readings: int
     valid: int
+    complete: int
     expected: int
     slots: int
     slots_hit: int
@@ -81,10 +95,15 @@ class DeviceMetrics:
     projected_battery_days: float | None
     claimed_battery_days: float | None
     battery_ratio: float | None
+    battery_reason: str | None
     fix_rate: float | None
     accuracy_p50_m: float | None
     accuracy_p95_m: float | None
     heartbeat_regularity: float | None
+    profile_id: str | None
+    profile_version: int | None
+    declared_measurements: list[str] | None
+    measurement_shares: dict[str, float | None] | None
 
     @property
     def kind_specific(self) -> float | None:
@@ -95,13 +114,15 @@ def _readings_sql(rubric: Rubric, kind: str, interval_s: int, qc: QcColumns, *, 
     """Levels 1-3 (ordered readings with QC flags) and, unless `rows`, the per-device aggregate."""
     extra = {"location_tracker": ["fix_type", "accuracy_m"], "smart_switch": ["trigger"]}.get(kind, [])
     qc_metrics = sorted({name.split("__")[0] for name in qc.flag_names if not name.startswith("ts__")})
-    columns = sorted(set(qc_metrics) | set(extra) | {"battery_pct"})
+    columns = sorted(set(qc_metrics) | set(extra) | set(declared.telemetry_measurements(kind)) | {"battery_pct"})
     level1 = sql.SQL(", ").join([sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns] + qc.window_level)
     level2 = sql.SQL(", ").join([sql.SQL("r.*"), *qc.run_level])
     level3 = sql.SQL(", ").join([sql.SQL("q.*"), *qc.flag_level])
     readings = sql.SQL("""
 WITH w AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(device_id, ws, we)
+    SELECT u.device_id, u.ws, u.we, u.cmask, u.vmasks::int[] AS vmasks
+    FROM unnest(%(ids)s::text[], %(starts)s::timestamptz[], %(ends)s::timestamptz[], %(cmasks)s::int[],
+                %(vmasks)s::text[]) AS u(device_id, ws, we, cmask, vmasks)
 ), r AS (
     SELECT t.device_id, t.seq, t.device_time, w.ws, w.we,
            date_part('epoch', t.device_time) AS te, date_part('epoch', w.ws) AS ws_e, date_part('epoch', w.we) AS we_e,
@@ -109,6 +130,7 @@ WITH w AS (
            lag(t.device_time) OVER s AS prev_time,
            floor(date_part('epoch', t.device_time) - date_part('epoch', lag(t.device_time) OVER s)) AS dt_s,
            row_number() OVER s AS n,
+           {present} AS present, {required} AS required,
            {level1}
     FROM telemetry t JOIN w ON t.device_id = w.device_id
     WHERE t.channel = 'telemetry' AND t.device_time >= w.ws AND t.device_time < w.we
@@ -118,7 +140,8 @@ WITH w AS (
     WINDOW s2 AS (PARTITION BY r.device_id ORDER BY r.device_time, r.seq)
 ), f AS (
     SELECT {level3} FROM q
-)""").format(level1=level1, level2=level2, level3=level3)
+)""").format(level1=level1, level2=level2, level3=level3, present=declared.present_sql(kind),
+             required=declared.required_sql(sql.SQL("w.vmasks"), sql.SQL("w.cmask")))
     flag = reading_flag_sql(qc.flag_names)
     if rows:
         return readings + sql.SQL(" SELECT f.*, {flag} AS qc FROM f ORDER BY device_id, device_time, seq").format(flag=flag)
@@ -152,6 +175,8 @@ WITH w AS (
 SELECT device_id,
        count(*) AS readings,
        count(*) FILTER (WHERE qc < 4) AS valid,
+       count(*) FILTER (WHERE qc < 4 AND {complete}) AS complete,
+       {carried} AS carried,
        count(*) FILTER (WHERE qc = 3) AS suspect,
        count(*) FILTER (WHERE qc = 4) AS fail,
        count(*) FILTER (WHERE ts__duplicate = 4) AS duplicates,
@@ -168,34 +193,43 @@ SELECT device_id,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s) FILTER (WHERE qc < 4) AS latency_p50,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) FILTER (WHERE qc < 4) AS latency_p95,
        regr_slope(battery_pct, te) FILTER (WHERE qc < 4) * 86400 AS battery_slope,
+       count(battery_pct) FILTER (WHERE qc < 4) AS bat_n,
        {tracker},
        {switch}
 FROM v
 GROUP BY device_id
-""").format(flag=flag, heartbeat=heartbeat, slot_s=slot_s, outage_s=outage_s, tracker=tracker, switch=switch)
+""").format(flag=flag, heartbeat=heartbeat, slot_s=slot_s, outage_s=outage_s, tracker=tracker, switch=switch,
+           complete=declared.COMPLETE, carried=declared.carried_sql(kind, sql.SQL("qc < 4")))
 
 
-def _groups(windows: list[DeviceWindow]) -> list[tuple[tuple[str, int], list[DeviceWindow]]]:
-    """Devices grouped by (kind, declared interval): QC window lengths are SQL literals per group."""
-    def key(w: DeviceWindow) -> tuple[str, int]:
-        return (w.device.kind, w.device.reporting_interval_s)
+Group = tuple[str, int, tuple[str, ...]]
+
+
+def _groups(rubric: Rubric, windows: list[DeviceWindow]) -> list[tuple[Group, list[DeviceWindow]]]:
+    """Devices grouped by (kind, declared interval, QC-tested metrics): QC window lengths and
+    tests are SQL literals per group."""
+    def key(w: DeviceWindow) -> Group:
+        kind = w.device.kind
+        return (kind, w.device.reporting_interval_s, declared.qc_metrics(rubric, kind, w.declared))
 
     ordered = sorted(windows, key=lambda w: (key(w), w.device.id))
     return [(k, list(g)) for k, g in groupby(ordered, key=key)]
 
 
-def _params(windows: list[DeviceWindow]) -> dict[str, Any]:
+def _params(kind: str, windows: list[DeviceWindow]) -> dict[str, Any]:
     return {"ids": [w.device.id for w in windows], "starts": [w.start for w in windows],
-            "ends": [w.end for w in windows]}
+            "ends": [w.end for w in windows], **declared.mask_params(kind, [w.declared for w in windows])}
 
 
 def reading_flags(conn: psycopg.Connection, rubric: Rubric, window: DeviceWindow) -> list[dict[str, Any]]:
-    """Every reading of one device in its window with each test's flag and the aggregate `qc` (for
-    the per-device breakdown and for checking against ioos_qc)."""
+    """Every reading of one device in its window with each test's flag, the aggregate `qc` and its
+    `present` and `required` measurement masks (scoring.declared), for the per-device breakdown and
+    for checking against ioos_qc."""
     kind, interval = window.device.kind, window.device.reporting_interval_s
-    query = _readings_sql(rubric, kind, interval, qc_columns(rubric, kind, interval), rows=True)
+    tested = declared.qc_metrics(rubric, kind, window.declared)
+    query = _readings_sql(rubric, kind, interval, qc_columns(rubric, kind, interval, tested), rows=True)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, _params([window])).fetchall()
+        return cur.execute(query, _params(kind, [window])).fetchall()
 
 
 def device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[DeviceWindow],
@@ -223,12 +257,12 @@ def raw_device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[D
     the summaries are tested against (exact percentiles), and `bench/scoring.py --raw`."""
     found: dict[str, dict[str, Any]] = {}
     done = 0
-    for (kind, interval), group in _groups(windows):
-        query = _readings_sql(rubric, kind, interval, qc_columns(rubric, kind, interval), rows=False)
+    for (kind, interval, tested), group in _groups(rubric, windows):
+        query = _readings_sql(rubric, kind, interval, qc_columns(rubric, kind, interval, tested), rows=False)
         for i in range(0, len(group), batch_size):
             batch = group[i:i + batch_size]
             with conn.cursor(row_factory=dict_row) as cur:
-                for row in cur.execute(query, _params(batch)):
+                for row in cur.execute(query, _params(kind, batch)):
                     found[row["device_id"]] = row
             done += len(batch)
             if progress is not None:
@@ -250,6 +284,7 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
     slots = int(seconds // (rubric.window.slot_factor * interval))
     expected = int(seconds // interval)
     valid = int(row.get("valid") or 0)
+    complete = int(row.get("complete") or 0)
     outage_limit = rubric.window.outage_factor * interval
     first: datetime | None = row.get("first_valid")
     last: datetime = row.get("last_valid") or w.end
@@ -271,12 +306,11 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
     lost = (open_s >= rubric.window.attrition_after_h * 3600) if first is not None else True
 
     slope = row.get("battery_slope")
-    projected: float | None = None
-    battery_ratio: float | None = None
-    if slope is not None:
-        projected = 100.0 / -slope if slope < 0 else None
-        if d.claimed_battery_days is not None:
-            battery_ratio = 1.0 if projected is None else min(1.0, projected / d.claimed_battery_days)
+    projected = 100.0 / -slope if slope is not None and slope < 0 else None
+    battery_ratio, battery_reason = _battery(slope, projected, int(row.get("bat_n") or 0), d.claimed_battery_days,
+                                             declared.declares_battery(d.kind, w.declared))
+    telemetry = declared.declared_telemetry(d.kind, w.declared)
+    carried: dict[str, int] = row.get("carried") or {}
 
     readings = int(row.get("readings") or 0)
     suspect, fail = int(row.get("suspect") or 0), int(row.get("fail") or 0)
@@ -284,9 +318,9 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
     hb_intervals = row.get("hb_intervals")
     return DeviceMetrics(
         device_id=d.id, kind=d.kind, window_start=w.start, window_end=w.end,
-        readings=readings, valid=valid, expected=expected, slots=slots, slots_hit=int(row.get("slots_hit") or 0),
+        readings=readings, valid=valid, complete=complete, expected=expected, slots=slots, slots_hit=int(row.get("slots_hit") or 0),
         availability=_ratio(int(row.get("slots_hit") or 0), slots),
-        completeness=min(1.0, valid / expected) if expected else None,
+        completeness=min(1.0, complete / expected) if expected else None,
         delivery_ratio=delivery,
         latency_p50_s=row.get("latency_p50"), latency_p95_s=row.get("latency_p95"),
         qc_pass=readings - suspect - fail, qc_suspect=suspect, qc_fail=fail,
@@ -296,9 +330,30 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
         mttr_s=recovered_s / n_recovered if n_recovered else None,
         down_s=recovered_s + open_s, lost=lost,
         battery_slope_pct_per_day=slope, projected_battery_days=projected,
-        claimed_battery_days=d.claimed_battery_days, battery_ratio=battery_ratio,
+        claimed_battery_days=d.claimed_battery_days, battery_ratio=battery_ratio, battery_reason=battery_reason,
         fix_rate=_ratio(int(fixes), valid) if fixes is not None else None,
         accuracy_p50_m=row.get("acc_p50"), accuracy_p95_m=row.get("acc_p95"),
         heartbeat_regularity=(_ratio(int(row.get("hb_regular") or 0), int(hb_intervals))
                               if hb_intervals is not None else None),
+        profile_id=w.declared.profile_id if w.declared else None,
+        profile_version=w.declared.version if w.declared else None,
+        declared_measurements=sorted(w.declared.measurements) if w.declared else None,
+        measurement_shares=({m: _ratio(int(carried.get(m) or 0), valid) for m in telemetry}
+                            if telemetry is not None else None),
     )
+
+
+def _battery(slope: float | None, projected: float | None, readings: int, claimed: float | None,
+             declares: bool | None) -> tuple[float | None, str | None]:
+    """The battery ratio against the claimed life, and why there is none (or why it is 0)."""
+    if claimed is None:
+        return None, None  # nothing claimed (mains powered)
+    if declares is False:
+        return None, "the profile does not declare battery_pct: no battery ratio"
+    if slope is not None:
+        return (1.0 if projected is None else min(1.0, projected / claimed)), None
+    if declares and readings == 0:
+        return 0.0, "the profile declares battery_pct, but it was never reported in a valid reading: ratio 0"
+    if readings == 0:
+        return None, "no valid reading reported battery_pct: no battery trend"
+    return None, "too few valid battery readings for a trend"

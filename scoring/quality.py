@@ -2,7 +2,8 @@
 
 The tests and their flag values are those of IOOS QARTOD as implemented by `ioos_qc.qartod`
 (1 pass, 2 not evaluated, 3 suspect, 4 fail, 9 missing), with parameters per device kind and
-metric from the rubric (`qc:`):
+metric from the rubric (`qc:`), on the metrics a device's profile declares (scoring.declared; a
+metric it does not declare is not evaluated: no flag, nothing in the QC shares):
 
 - gross range   x outside sensor_span -> 4; outside user_span -> 3          (qartod.gross_range_test)
 - spike         |x[n] - (x[n-1] + x[n+1]) / 2| > fail -> 4, > suspect -> 3;
@@ -40,6 +41,7 @@ differ only for a slow drift made of many sub-tolerance steps, which we do not f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -63,14 +65,17 @@ def _lit(value: float) -> sql.Composable:
     return sql.Literal(float(value))
 
 
-def qc_columns(rubric: Rubric, kind: str, interval_s: int) -> QcColumns:
-    """The per-test flag columns of a device kind, for devices declaring `interval_s`."""
+def qc_columns(rubric: Rubric, kind: str, interval_s: int, tested: Collection[str] | None = None) -> QcColumns:
+    """The per-test flag columns of a device kind, for devices declaring `interval_s`, over the
+    rubric's metrics of the kind (only those in `tested`, if given)."""
     window_level: list[sql.Composable] = []
     run_level: list[sql.Composable] = []
     flag_level: list[sql.Composable] = []
     names: list[str] = []
     metrics: dict[str, MetricQc] = {str(k): v for k, v in rubric.qc.items()}.get(kind, {})  # type: ignore[assignment]
     for metric, qc in sorted(metrics.items()):
+        if tested is not None and metric not in tested:
+            continue
         x = sql.Identifier(metric)
         prev, nxt, moved = (sql.Identifier(f"{metric}__{s}") for s in ("prev", "next", "moved"))
         window_level += [sql.SQL("lag({x}) OVER s AS {p}").format(x=x, p=prev),

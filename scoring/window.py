@@ -15,6 +15,8 @@ Each device's window is `[max(pilot start, commissioned_at + burn_in), min(end, 
   pilot invalid (rubric `gates.max_excluded_share`);
 - a device that simply goes silent is not excluded: it counts as down to the end of its window;
 - a device whose window is empty (commissioned after the end) is **not started** and not scored.
+
+Each device comes with what its profile declares (scoring.declared), which scoring follows.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import psycopg
 from psycopg.rows import class_row
 
 from pilotlab.errors import InvalidRequest, InvalidWindow, NotFound
+from scoring import declared
+from scoring.declared import Declaration
 from scoring.rubric import Rubric
 
 AS_OF_TOLERANCE = timedelta(minutes=5)  # a client's clock a little ahead of the server's
@@ -64,6 +68,7 @@ class DeviceWindow:
     status: str  # "scored" | "excluded" | "not_started"
     start: datetime
     end: datetime
+    declared: Declaration | None = None  # None: the device has no profile
 
     @property
     def seconds(self) -> float:
@@ -135,13 +140,15 @@ def pilot_window(conn: psycopg.Connection, pilot: PilotInfo, rubric: Rubric, as_
             "SELECT id, kind, connectivity, reporting_interval_s, commissioned_at, decommissioned_at, "
             "decommission_reason, claimed_battery_days FROM device WHERE pilot_id = %s ORDER BY id",
             (pilot.id,)).fetchall()
+    declarations = declared.load(conn, [row.id for row in rows])
     devices = []
     for row in rows:
         start = max(pilot.starts_at, row.commissioned_at + burn_in)
+        profile = declarations.get(row.id)
         if row.decommissioned_at is not None and row.decommissioned_at < end:
-            devices.append(DeviceWindow(row, "excluded", start, max(start, row.decommissioned_at)))
+            devices.append(DeviceWindow(row, "excluded", start, max(start, row.decommissioned_at), profile))
         elif start >= end:
-            devices.append(DeviceWindow(row, "not_started", start, start))
+            devices.append(DeviceWindow(row, "not_started", start, start, profile))
         else:
-            devices.append(DeviceWindow(row, "scored", start, end))
+            devices.append(DeviceWindow(row, "scored", start, end, profile))
     return PilotWindow(pilot, pilot.starts_at, end, devices)

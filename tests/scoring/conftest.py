@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from devices.profiles import ProfileDefinition
 from scoring.rubric import LoadedRubric, load_rubric
+from store import profiles
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -33,14 +35,29 @@ class PilotBuilder:
 
     def device(self, name: str, kind: str = "env_sensor", interval_s: int = 60, *, connectivity: str = "wifi",
                commissioned_at: str = "2023-12-01Z", decommissioned_at: str | None = None,
-               reason: str | None = None, claimed_battery_days: float | None = None) -> str:
+               reason: str | None = None, claimed_battery_days: float | None = None,
+               profile: str | None = None) -> str:
         device_id = f"{self.pilot_id}-{name}"
         self.conn.execute(
             "INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at, "
             "decommissioned_at, decommission_reason, claimed_battery_days) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (device_id, self.pilot_id, kind, connectivity, interval_s, commissioned_at, decommissioned_at, reason,
              claimed_battery_days))
+        if profile is not None:
+            profiles.assign(self.conn, device_id, profile)
         return device_id
+
+    def profile(self, name: str, kind: str, measurements: list[str]) -> str:
+        """A device profile of the pilot's firm whose version 1 declares `measurements`."""
+        profile_id = f"{self.pilot_id}-{name}"
+        row = self.conn.execute("SELECT firm_id FROM pilot WHERE id = %s", (self.pilot_id,)).fetchone()
+        assert row is not None
+        profiles.create(self.conn, profile_id, row[0], _definition(kind, measurements))
+        return profile_id
+
+    def declare(self, profile_id: str, kind: str, measurements: list[str]) -> int:
+        """A new version of the profile declaring `measurements`, made current; its number."""
+        return profiles.new_version(self.conn, profile_id, _definition(kind, measurements)).version
 
     def series(self, device_id: str, start: str, count: int, step_s: int, values: str, *,
                first_seq: int = 0, latency: str = "2 seconds", skip: str = "false") -> None:
@@ -54,6 +71,11 @@ class PilotBuilder:
                  f"{values.replace('%', '%%')} FROM generate_series(0, %(n)s - 1) AS i WHERE NOT ({skip.replace('%', '%%')})")
         self.conn.execute(query.encode(),  # test-built SQL
                           {"d": device_id, "s": first_seq, "t": start, "step": step_s, "lat": latency, "n": count})
+
+
+def _definition(kind: str, measurements: list[str]) -> ProfileDefinition:
+    return ProfileDefinition.model_validate({"vendor": "Acme", "model": f"{kind} model", "firmware_version": "1",
+                                             "kind": kind, "reporting_interval_s": 60, "measurements": measurements})
 
 
 def _split(select_list: str) -> list[str]:

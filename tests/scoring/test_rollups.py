@@ -17,6 +17,7 @@ from scoring.daily import rubric_digest
 from scoring.metrics import DeviceMetrics, device_metrics, raw_device_metrics
 from scoring.rubric import load_rubric_bytes
 from scoring.window import load_pilot, pilot_window
+from store.migrate import migrate
 from tests.scoring.conftest import ENV_OK
 
 SEOUL = "Asia/Seoul"  # local midnight = 15:00 UTC
@@ -146,6 +147,84 @@ def test_a_pilot_scored_before_its_first_day_closes_is_computed_from_raw_rows(db
     summed, raw = _both(db, rubric.rubric, pilot, datetime(2024, 1, 1, 10, tzinfo=UTC))
     _assert_same(summed, raw)
     assert db.execute("SELECT count(*) FROM scoring_day WHERE device_id = %s", (dev,)).fetchone() == (0,)
+
+
+# ENV read by a profile: version 1 until i 2000, version 2 until i 4000, then contract v1 (no version);
+# humidity missing on every 9th reading of the first two days, battery on every 13th reading.
+ENV_PROFILED = ("CASE WHEN i = 2879 THEN 45 WHEN i = 2880 THEN 44 ELSE 20 + (i % 7) * 0.1 END AS temperature_c, "
+                "CASE WHEN i < 2880 AND i % 9 = 0 THEN NULL WHEN i BETWEEN 4000 AND 4480 THEN 49 "
+                "ELSE 50 + (i % 5) END AS humidity_pct, "
+                "CASE WHEN i % 13 = 0 THEN NULL ELSE 100 - i * 0.001 END AS battery_pct, "
+                "CASE WHEN i < 2000 THEN 1 WHEN i < 4000 THEN 2 END AS profile_version")
+RELAY_ONLY = "true AS relay_on, 5000 AS power_w, 'heartbeat' AS trigger, CASE WHEN i % 2 = 0 THEN 1 END AS profile_version"
+
+
+def test_summaries_give_the_raw_metrics_of_devices_read_by_profiles_and_follow_a_new_declaration(db, rubric,
+                                                                                                  make_pilot):
+    pilot = make_pilot(starts_at="2024-01-01T00:00+09:00", ends_at=None, status="running", timezone=SEOUL)
+    th = pilot.profile("th", "env_sensor", ["temperature_c"])
+    pilot.declare(th, "env_sensor", ["temperature_c", "humidity_pct", "battery_pct"])
+    env = pilot.device("env", claimed_battery_days=30, profile=th)
+    switch = pilot.device("switch", "smart_switch", 300, profile=pilot.profile("relay", "smart_switch", ["relay_on"]))
+    pilot.series(env, "2023-12-31T15:00Z", 5 * 1440, 60, ENV_PROFILED, skip="i BETWEEN 1430 AND 1459")
+    pilot.series(switch, "2023-12-31T15:00Z", 5 * 288, 300, RELAY_ONLY, skip="i BETWEEN 570 AND 580")
+    for as_of in ("2024-01-05T00:00+09:00", "2024-01-04T13:30+09:00", "2024-01-03T00:00+09:00"):
+        summed, raw = _both(db, rubric.rubric, pilot, datetime.fromisoformat(as_of))
+        _assert_same(summed, raw)
+    as_of = datetime.fromisoformat("2024-01-05T00:00+09:00")
+    before = {m.device_id: m for m in _both(db, rubric.rubric, pilot, as_of)[0]}
+    assert before[env].complete < before[env].valid and before[switch].qc_fail == 0
+    assert {r[0] for r in db.execute("SELECT profile_key FROM scoring_day WHERE device_id = %s", (env,))} == {
+        f"{th}:battery_pct,humidity_pct,temperature_c"}
+
+    # version 3 declares temperature only: QC leaves humidity alone (no flat line), the readings no
+    # version read are held to it; every summary of the device is rebuilt, the switch's reused
+    pilot.declare(th, "env_sensor", ["temperature_c"])
+    switch_rows = db.execute("SELECT day, complete_to FROM scoring_day WHERE device_id = %s ORDER BY day",
+                             (switch,)).fetchall()
+    summed, raw = _both(db, rubric.rubric, pilot, as_of)
+    _assert_same(summed, raw)
+    after = {m.device_id: m for m in summed}
+    assert after[env].qc_fail < before[env].qc_fail and after[env].complete > before[env].complete
+    assert after[env].declared_measurements == ["temperature_c"] and after[env].battery_ratio is None
+    keys = db.execute("SELECT profile_key, count(*) FROM scoring_day WHERE device_id = %s GROUP BY 1", (env,)).fetchall()
+    assert keys == [(f"{th}:temperature_c", 4)]
+    assert db.execute("SELECT day, complete_to FROM scoring_day WHERE device_id = %s ORDER BY day",
+                      (switch,)).fetchall() == switch_rows
+
+
+def _day_row(conn: psycopg.Connection, device_id: str, valid: int) -> None:
+    conn.execute(
+        "INSERT INTO scoring_day (device_id, rubric_digest, day_start, day, day_end, anchor, interval_s, span_from, "
+        "span_to, complete_to, readings, valid, suspect, fail, duplicates, future, skewed, slots_hit, inner_outages, "
+        "inner_outage_s, bat_n, bat_sx, bat_sy, bat_sxy, bat_sxx, tail_needs_next) VALUES (%s, 'digest', "
+        "'2024-01-01Z', '2024-01-01', '2024-01-02Z', '2024-01-01Z', 60, '2024-01-01Z', '2024-01-02Z', '2024-01-03Z', "
+        "%s, %s, 0, 0, 0, 0, 0, 480, 0, 0, 0, 0, 0, 0, 0, false)", (device_id, valid + 3, valid))
+
+
+def test_an_upgrade_keeps_the_summaries_of_devices_without_a_profile_and_rebuilds_the_others(empty_database: str):
+    url = empty_database
+    migrate(url, target=15)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO firm (id, name) VALUES ('f', 'Acme')")
+        conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) "
+                     "VALUES ('p', 'f', 'Air', 'Old Town', '2024-01-01Z', 'running')")
+        conn.execute("INSERT INTO device_profile (id, firm_id, kind) VALUES ('th', 'f', 'env_sensor')")
+        conn.execute("INSERT INTO device_profile_version (profile_id, version, definition) VALUES ('th', 1, "
+                     "'{\"measurements\": [\"temperature_c\"]}')")
+        for device, profile in (("p-plain", None), ("p-profiled", "th")):
+            conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at, "
+                         "profile_id) VALUES (%s, 'p', 'env_sensor', 'wifi', 60, '2023-12-01Z', %s)", (device, profile))
+            _day_row(conn, device, 1400)
+    assert [name[:4] for name in migrate(url, target=16).applied] == ["0016"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        kept = conn.execute("SELECT device_id, valid, complete, profile_key, carried FROM scoring_day").fetchall()
+        # without a profile every valid reading was complete and QC is unchanged: the row stands
+        assert kept == [("p-plain", 1400, 1400, "", None)]
+        columns = {r[0]: (r[1], r[2]) for r in conn.execute(
+            "SELECT column_name, is_nullable, column_default FROM information_schema.columns "
+            "WHERE table_name = 'scoring_day' AND column_name IN ('complete', 'profile_key', 'carried')")}
+        assert columns == {"complete": ("NO", None), "profile_key": ("NO", None), "carried": ("YES", None)}
 
 
 def test_daily_counts_from_summaries_equal_the_counts_of_raw_rows(db, rubric, seoul_pilot):
