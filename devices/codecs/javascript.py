@@ -60,8 +60,10 @@ class JsCodecLimits:
     # What the cached codecs' runtimes may hold together, as measured between calls: without it,
     # 256 codecs each allowed 16 MiB above their load would be 4 GiB
     cache_memory_bytes: int = 128 * 1024 * 1024
-    # Time each codec may spend, averaged over a second (CpuBudget); a fifth of a core
-    cpu_budget_ms_per_s: float = 200.0
+    # CPU each codec may spend, averaged over a second (CpuBudget): half a core, so a slow codec
+    # leaves a worker half its time, while a fast one shared by a whole fleet (10-20 µs a call at a
+    # worker's 10,000-17,000 msg/s: 100-340 ms a second) is never refused
+    cpu_budget_ms_per_s: float = 500.0
 
 
 class DecodedUplink(NamedTuple):
@@ -128,7 +130,7 @@ class CpuBudget:
     A call is let in only while the bucket holds half again what this codec's completed calls take
     (the longest recent one, decaying by a tenth per call), so a slow codec runs now and then to
     completion instead of being cut short every time; its time limit is what the bucket holds, at
-    most `call_limit_s`. Calls are timed on their thread's CPU clock (1.6 µs a call): the wall
+    most `call_limit_s`. Calls are timed on their thread's CPU clock (1.5 µs a call): the wall
     clock would charge a fast codec for the GIL it waits for after the call (up to the switch
     interval) and for the core the machine gave to others. Loading a codec again after a limit
     stopped it is spent from its bucket too, else a codec cut short every call would load for free.
@@ -141,43 +143,44 @@ class CpuBudget:
         self._left = self.capacity
         self._at = time.monotonic()
         self._call_s = 0.0
-        self._lock = threading.Lock()
+        # No lock of its own (one would cost a tenth of a cached call): it is used under its codec's
+        # lock, and only a codec being loaded again while its old runtime still runs shares it,
+        # where a lost update errs by one call.
 
     def _refill(self) -> float:
         now = time.monotonic()
-        self._left = min(self.capacity, self._left + (now - self._at) * self.per_s)
+        left = self._left + (now - self._at) * self.per_s
+        self._left = left = left if left < self.capacity else self.capacity
         self._at = now
-        return self._left
+        return left
 
     @property
     def full(self) -> bool:
-        with self._lock:
-            return self._refill() >= self.capacity
+        return self._refill() >= self.capacity
 
     def admit(self) -> float:
         """The next call's time limit; JsCodecError codec_throttled if the budget cannot cover it."""
-        with self._lock:
-            left = self._refill()
-            took = self._call_s
-            needed = min(1.5 * took, self.call_limit_s)
-            if left > 0 and left >= needed:
-                return min(left, self.call_limit_s)
+        left = self._refill()
+        needed = 1.5 * self._call_s
+        if needed > self.call_limit_s:
+            needed = self.call_limit_s
+        if left > 0 and left >= needed:
+            return left if left < self.call_limit_s else self.call_limit_s
         wait_ms = (max(needed, 1e-6) - left) / self.per_s * 1000
         raise JsCodecError(JsCodecFailure.THROTTLED,
                            f"CPU budget of {self.per_s * 1000:g} ms per second spent (its calls take "
-                           f"{took * 1000:.1f} ms); refused for {wait_ms:.0f} ms more")
+                           f"{self._call_s * 1000:.1f} ms); refused for {wait_ms:.0f} ms more")
 
     def spend(self, seconds: float) -> None:
-        with self._lock:
-            self._left -= seconds
+        self._left -= seconds
 
     def called(self, seconds: float, completed: bool) -> None:
         """A call took `seconds`; only a `completed` one (not stopped by a limit) says what the
         codec's calls take."""
-        with self._lock:
-            self._left -= seconds
-            if completed:
-                self._call_s = max(seconds, self._call_s * 0.9)
+        self._left -= seconds
+        if completed:
+            decayed = self._call_s * 0.9
+            self._call_s = seconds if seconds > decayed else decayed
 
 
 # A codec's runtime is measured (6.7 µs, as long as a cached call) after every this-many calls,
