@@ -119,7 +119,9 @@ def test_a_slow_codec_past_its_cpu_budget_is_throttled_while_another_devices_rea
     paid_for = (max(budget, 2 * 0.3) + budget * SECONDS) / 0.09  # a full bucket, then its refill over the run
     assert paid_for / 2 <= stored_slow <= paid_for * 1.5, (stored_slow, paid_for)
     with psycopg.connect(database_url) as conn:
-        detail = conn.execute("SELECT detail FROM dead_letter WHERE topic = %s LIMIT 1", (slow_topic,)).fetchone()[0]
+        found = conn.execute("SELECT detail FROM dead_letter WHERE topic = %s LIMIT 1", (slow_topic,)).fetchone()
+    assert found is not None
+    detail = found[0]
     assert "fPort 7" in detail and "CPU budget" in detail and f"{budget * 1000:g} ms" in detail
 
     # once its budget has refilled, the slow codec's next frame is read again
