@@ -124,8 +124,10 @@ def em300_th(script: str) -> ProfileDefinition:
 # --- one part --------------------------------------------------------------------------------------
 
 def run_part(stack: Stack, messages: Messages, euis: dict[str, str],
-             profile_of: Callable[[int], ProfileDefinition] | None, shared: bool = True) -> dict[str, Any]:
-    """One worker on a fresh database; devices on one shared profile, one each, or none."""
+             profile_of: Callable[[int], ProfileDefinition] | None, shared: bool = True,
+             workers: int = 1) -> dict[str, Any]:
+    """`workers` workers (one share group) on a fresh database; devices on one shared profile, one
+    each, or none."""
     with throwaway_database(stack.admin_url) as url:
         with psycopg.connect(url) as conn:
             register_bench_pilot(conn)
@@ -141,7 +143,7 @@ def run_part(stack: Stack, messages: Messages, euis: dict[str, str],
                         profiles.create(conn, profile_id, None, profile_of(index))
                     profiles.assign(conn, device_id, profile_id)
         sources = orjson.dumps([{"name": "cs", "network_server": "chirpstack", "topics": [UPLINK_FILTER]}]).decode()
-        run = drive_workers(stack, url, messages, 1, "lpwa", {"PILOTLAB_LPWA_SOURCES": sources})
+        run = drive_workers(stack, url, messages, workers, "lpwa", {"PILOTLAB_LPWA_SOURCES": sources})
         with psycopg.connect(url) as conn:
             run["receptions"] = conn.execute("SELECT count(*) FROM uplink_reception").fetchone()[0]  # type: ignore[index]
         return run
@@ -161,8 +163,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profiles-messages", type=int, default=10_000, help="messages of the js100 part")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
     parser.add_argument("--database-url", help="admin URL of a PostgreSQL server (default: embedded pgserver)")
+    parser.add_argument("--workers", default="1",
+                        help="comma-separated worker counts for the binary, cayenne and js parts, e.g. 1,2")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    try:
+        worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--workers: expected comma-separated counts such as 1,2, got {args.workers!r}")
+    if not worker_counts or min(worker_counts) < 1:
+        parser.error("--workers: each count must be at least 1")
     only = [part.strip() for part in args.only.split(",") if part.strip()]
     unknown = sorted(set(only) - set(PARTS))
     if unknown:
@@ -182,14 +192,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures["bare"] = bare
             rows.append(("bare paho subscriber", f"{bare['msg_s']:,.0f} msg/s", f"{bare['cpu_us_per_msg']:.0f} µs CPU per message"))
         parts: dict[str, tuple[str, Callable[[int], ProfileDefinition] | None]] = {
-            "binary": ("1 worker, built-in binary codec", None),
-            "cayenne": ("1 worker, profile: Cayenne LPP", lambda _: CAYENNE),
-            "js": ("1 worker, profile: EM300-TH JavaScript", lambda _: em300_th(EM300_TH)),
+            "binary": ("built-in binary codec", None),
+            "cayenne": ("profile: Cayenne LPP", lambda _: CAYENNE),
+            "js": ("profile: EM300-TH JavaScript", lambda _: em300_th(EM300_TH)),
         }
         for part, (name, profile_of) in parts.items():
-            if part in only:
-                figures[part] = run_part(stack, streams[part], euis, profile_of)
-                rows.append(row(name, figures[part], bare))
+            if part not in only:
+                continue
+            for workers in worker_counts:
+                key = part if workers == 1 else f"{part}_{workers}_workers"
+                figures[key] = run_part(stack, streams[part], euis, profile_of, workers=workers)
+                rows.append(row(f"{workers} worker{'s' if workers > 1 else ''}, {name}", figures[key], bare))
         if "js100" in only:
             devices, total = 100, args.profiles_messages
             messages100, euis100 = uplinks(devices, total)
