@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 
 
 def js_codec_limits(settings: Settings) -> JsCodecLimits:
-    """The vendor JavaScript codecs' per-call limits and cache size, from the settings."""
+    """The vendor JavaScript codecs' per-call limits and their cache's budgets, from the settings."""
     return JsCodecLimits(time_limit_s=settings.js_codec_time_limit_ms / 1000,
                          memory_limit_bytes=settings.js_codec_memory_limit_mb * 1024 * 1024,
                          stack_limit_bytes=settings.js_codec_stack_limit_kb * 1024,
-                         cache_size=settings.js_codec_cache_size)
+                         cache_size=settings.js_codec_cache_size,
+                         cache_memory_bytes=settings.js_codec_cache_memory_mb * 1024 * 1024,
+                         cpu_budget_ms_per_s=settings.js_codec_cpu_budget_ms_per_s)
 
 
 def codec_problems(definition: ProfileDefinition, limits: JsCodecLimits) -> list[str]:

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     js_codec_memory_limit_mb: int = Field(default=16, ge=1, le=1_024)
     js_codec_stack_limit_kb: int = Field(default=256, ge=64, le=2_048)
     js_codec_cache_size: int = Field(default=256, ge=1, le=100_000)
+    js_codec_cache_memory_mb: int = Field(default=128, ge=1, le=65_536)  # all cached codecs together
+    js_codec_cpu_budget_ms_per_s: float = Field(default=500.0, gt=0, le=1_000)  # per codec, averaged
     # Prometheus /metrics of this worker: 0 = off (ingest/metrics.py)
     metrics_port: int = Field(default=0, ge=0, le=65_535)
     metrics_host: str = "127.0.0.1"

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from devices.codecs.javascript import JsCodecCache, JsCodecLimits
+from devices.profile_codecs import js_codec_limits
 from pilotlab.errors import JsCodecError, JsCodecFailure
+from pilotlab.settings import Settings
 from tests.codecs.busy_codec import busy_codec
 
 MIB = 1024 * 1024
@@ -148,3 +150,14 @@ def test_a_codec_that_always_runs_into_its_time_limit_is_held_to_its_budget() ->
     # the full bucket and what refilled over the second: about 200 ms of CPU, not a whole core
     assert 0.12 <= ran <= 0.3, ran
     assert refused > 50
+
+
+def test_the_budgets_are_settings_of_the_one_settings_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PILOTLAB_JS_CODEC_CACHE_MEMORY_MB", "64")
+    monkeypatch.setenv("PILOTLAB_JS_CODEC_CPU_BUDGET_MS_PER_S", "250")
+    limits = js_codec_limits(Settings())
+    assert (limits.cache_memory_bytes, limits.cpu_budget_ms_per_s) == (64 * MIB, 250.0)
+    defaults = JsCodecLimits()
+    monkeypatch.delenv("PILOTLAB_JS_CODEC_CACHE_MEMORY_MB")
+    monkeypatch.delenv("PILOTLAB_JS_CODEC_CPU_BUDGET_MS_PER_S")
+    assert js_codec_limits(Settings()) == defaults
