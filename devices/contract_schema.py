@@ -6,7 +6,9 @@ copies (devices/contract-v1.schema.json, the README's table) are held equal to t
 test. Each payload model is one entry of `$defs`; `x-pilotlab-payloads` says which one a device of
 each kind sends on each channel. What ingest checks beyond JSON Schema: an integer written with a
 fraction (`42.0`: JSON Schema calls it an integer, the contract does not), a key repeated in an
-object, and a time more than a day ahead of the platform's clock.
+object, and a time more than a day ahead of the platform's clock. A field's `minimum`/`maximum`
+are what ingest enforces (devices.telemetry: storage and meaning); the plausible range quality
+control holds a measurement to is in its description, not a constraint.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ def contract_schema() -> dict[str, Any]:
         "description": (f"UTF-8 JSON published at QoS 1 to {TOPIC}, at most 16 KiB. Validate a payload against "
                         "the $defs entry x-pilotlab-payloads names for the device's kind and the channel. Also "
                         "refused: integers written with a fraction (42.0), a key repeated in an object, a time "
-                        "more than a day ahead."),
+                        "more than a day ahead. A number's minimum and maximum are what ingest enforces, for "
+                        "storage and meaning only (a measurement: finite, within ±1e12; lat and lon: on Earth). "
+                        "A measurement outside the plausible range its description gives is stored, not refused, "
+                        "and fails quality control's gross-range test in scoring."),
         "x-pilotlab-payloads": {kind.value: {channel.value: {"$ref": f"#/$defs/{PAYLOAD_MODELS[kind, channel].__name__}"}
                                              for channel in Channel} for kind in DeviceKind},
         "$defs": generated["$defs"],

@@ -14,6 +14,10 @@ kind's measurements, since real devices report them in frames of their own:
 
 A frame with none is an invalid_payload dead letter, unless its fPort's profile entry routes frames
 without measurements to an event (devices.profiles.WithoutMeasurements).
+
+Values are held to contract v1's limits, which protect storage and meaning only (devices.telemetry):
+a frame whose codec and mapping give an impossible measurement (a unit conversion gone wrong, a
+sensor reporting 150 °C) is stored and fails quality control in scoring, as a v1 payload would.
 """
 
 from __future__ import annotations

@@ -1,9 +1,23 @@
 """Payload models of MQTT contract v1, one per channel and device kind.
 
-Physical ranges live here: a value outside them cannot be a real measurement (humidity above
-100 %, a latitude of 91°), so the message is dead-lettered as `out_of_range`. They are deliberately
-wider than any sensor's rated span: a reading that is possible but outside the sensor's span is
-stored and flagged later by quality control, not rejected here.
+What ingest enforces here protects storage and meaning only, never plausibility (issue 15): every
+message a registered device delivers must count in its score, so a well-formed reading with an
+impossible value (an env sensor reporting 150 °C, humidity of 140 %) is stored, and quality
+control's gross-range test fails it in scoring (the rubric's sensor span per kind and metric).
+Per field:
+
+- measurements (every number but the coordinates): any finite JSON number within ±1e12
+  (`MEASUREMENT_LIMIT`). Beyond it nothing a sensor could mean is lost, and PostgreSQL, which
+  raises on float8 overflow rather than giving infinity, can sum and square any number of them
+  in rollups, QC and scores;
+- `lat`, `lon`: -90 … 90 and -180 … 180. Coordinates, not measurements: outside them a position
+  names no place on Earth, and a position is what maps and geofences read;
+- `seq`, `uptime_s`: unsigned 32-bit counters; `seq` is part of a message's identity;
+- `ts`: 2000 to a day ahead (ingest.rows), as the clock of the reading;
+- enumerations, string lengths and patterns: what the columns and readers expect.
+
+A value beyond these is refused with its message as `out_of_range` (a dead letter counted against
+its device: ingest.writer).
 
 Every payload carries `ts` (device time: RFC 3339 with offset, or Unix epoch milliseconds) and
 `seq` (per-device counter shared by all of the device's channels, 0 … 2^32-1). Unknown fields are
@@ -26,8 +40,19 @@ from devices.kinds import Channel, DeviceKind
 
 SEQ_MAX = 2**32 - 1
 
-Percent = Annotated[float, Field(ge=0, le=100)]
-BATTERY = "battery charge, %"
+MEASUREMENT_LIMIT = 1e12
+Measurement = Annotated[float, Field(ge=-MEASUREMENT_LIMIT, le=MEASUREMENT_LIMIT)]
+
+
+def plausible(meaning: str, low: float | None = None, high: float | None = None) -> str:
+    """A measurement's description: what it is, and the plausible range quality control holds it
+    to (rubric v1's sensor span; the ingest stores any value within MEASUREMENT_LIMIT)."""
+    if low is None or high is None:
+        return f"{meaning}. No QC range: stored as sent"
+    return f"{meaning}. Plausible (QC gross range, rubric v1): {low:g} … {high:g}; outside it: stored, fails QC"
+
+
+BATTERY = plausible("battery charge, %")
 
 # RFC 3339 date-time (section 5.6; T and Z may be lower case): seconds required, any fraction,
 # an offset required and written with a colon.
@@ -101,9 +126,10 @@ class SmartSwitchTelemetry(Envelope):
     why this message was sent: `heartbeat` for the periodic report, otherwise what toggled the relay."""
 
     relay_on: bool = Field(description="relay closed (the load is powered)")
-    power_w: float | None = Field(default=None, ge=0, le=100_000, description="active power, W (a switch without metering leaves it out)")
-    energy_wh: float | None = Field(default=None, ge=0, le=1e12, description="energy meter, Wh (a running counter; "
-                                                                            "a switch without metering leaves it out)")
+    power_w: Measurement | None = Field(default=None, description=plausible(
+        "active power, W (a switch without metering leaves it out)", 0, 3680))
+    energy_wh: Measurement | None = Field(default=None, description=plausible(
+        "energy meter, Wh (a running counter; a switch without metering leaves it out)"))
     trigger: SwitchTrigger = Field(default="heartbeat", description="why it was sent: heartbeat for the periodic "
                                                                      "report, else what toggled the relay")
 
@@ -131,14 +157,16 @@ class LocationTrackerTelemetry(Envelope):
                    "then": _is_number("lat", "lon")}],
         "x-pilotlab-rules": [FIX_NEEDS_POSITION, LAT_LON_TOGETHER]})
 
-    lat: float | None = Field(default=None, ge=-90, le=90, description="latitude, degrees (WGS 84)")
-    lon: float | None = Field(default=None, ge=-180, le=180, description="longitude, degrees (WGS 84)")
-    altitude_m: float | None = Field(default=None, ge=-1_000, le=50_000, description="altitude, m (as the receiver "
-                                                                                  "gives it: above sea level or the ellipsoid)")
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="horizontal accuracy, m")
-    speed_mps: float | None = Field(default=None, ge=0, le=350, description="ground speed, m/s")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="latitude, degrees (WGS 84); a coordinate, "
+                                                                        "not a measurement: beyond ±90 no place, refused")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="longitude, degrees (WGS 84); a coordinate, "
+                                                                           "not a measurement: beyond ±180 no place, refused")
+    altitude_m: Measurement | None = Field(default=None, description=plausible(
+        "altitude, m (as the receiver gives it: above sea level or the ellipsoid)"))
+    accuracy_m: Measurement | None = Field(default=None, description=plausible("horizontal accuracy, m", 0, 5000))
+    speed_mps: Measurement | None = Field(default=None, description=plausible("ground speed, m/s", 0, 70))
     fix_type: FixType = Field(description="how the position was found; none: no position (leave lat and lon out)")
-    battery_pct: Percent | None = Field(default=None, description=BATTERY)
+    battery_pct: Measurement | None = Field(default=None, description=BATTERY)
 
     @model_validator(mode="after")
     def _position_matches_fix(self) -> LocationTrackerTelemetry:
@@ -161,13 +189,13 @@ class EnvSensorTelemetry(Envelope):
     model_config = ConfigDict(json_schema_extra={"anyOf": [_is_number(f) for f in ENV_MEASUREMENTS],
                                                  "x-pilotlab-rules": [NEEDS_A_MEASUREMENT]})
 
-    temperature_c: float | None = Field(default=None, ge=-90, le=100, description="air temperature, °C")
-    humidity_pct: Percent | None = Field(default=None, description="relative humidity, %")
-    pm25_ugm3: float | None = Field(default=None, ge=0, le=5_000, description="PM2.5, µg/m³")
-    pm10_ugm3: float | None = Field(default=None, ge=0, le=5_000, description="PM10, µg/m³")
-    co2_ppm: float | None = Field(default=None, ge=0, le=100_000, description="CO₂, ppm")
-    noise_dba: float | None = Field(default=None, ge=0, le=200, description="sound level, dBA")
-    battery_pct: Percent | None = Field(default=None, description=BATTERY)
+    temperature_c: Measurement | None = Field(default=None, description=plausible("air temperature, °C", -40, 85))
+    humidity_pct: Measurement | None = Field(default=None, description=plausible("relative humidity, %", 0, 100))
+    pm25_ugm3: Measurement | None = Field(default=None, description=plausible("PM2.5, µg/m³", 0, 1000))
+    pm10_ugm3: Measurement | None = Field(default=None, description=plausible("PM10, µg/m³", 0, 1000))
+    co2_ppm: Measurement | None = Field(default=None, description=plausible("CO₂, ppm", 300, 10000))
+    noise_dba: Measurement | None = Field(default=None, description=plausible("sound level, dBA", 20, 130))
+    battery_pct: Measurement | None = Field(default=None, description=BATTERY)
 
     @model_validator(mode="after")
     def _measures_something(self) -> EnvSensorTelemetry:
@@ -187,8 +215,8 @@ class DeviceStatus(Envelope):
     """Status / heartbeat of any device: connectivity and housekeeping."""
 
     state: DeviceState = Field(description="the device's own state")
-    battery_pct: Percent | None = Field(default=None, description=BATTERY)
-    rssi_dbm: float | None = Field(default=None, ge=-200, le=20, description="received signal strength, dBm")
+    battery_pct: Measurement | None = Field(default=None, description=BATTERY)
+    rssi_dbm: Measurement | None = Field(default=None, description=plausible("received signal strength, dBm"))
     uptime_s: int | None = Field(default=None, ge=0, le=SEQ_MAX, description="seconds since boot")
     firmware: str | None = Field(default=None, max_length=64, description="firmware version")
 

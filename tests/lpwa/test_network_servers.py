@@ -127,8 +127,8 @@ def test_every_bad_message_is_a_dead_letter_with_its_reason_and_ingest_keeps_goi
         (m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, 3, 1, b"\x07\x01\x02", _now(2)), "codec_error"),
         (m.chirpstack_topic(lpwa.app, stranger), m.chirpstack_up(lpwa.app, stranger, 4, port, good, _now(3)), "unknown_dev_eui"),
         (m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, 5, 77, good, _now(4)), "unknown_fport"),
-        (m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, 6, 1, encode_frame(
-            DeviceKind.ENV_SENSOR, Channel.TELEMETRY, {"humidity_pct": 120.0})[1], _now(5)), "out_of_range"),
+        (m.chirpstack_topic(lpwa.app, eui), m.chirpstack_up(lpwa.app, eui, 6, port, good, _now(5),
+                                                             object={"humidity_pct": 1e13}), "out_of_range"),
         (m.tts_topic(lpwa.app, "x"), m.tts_up(eui, "x", 9, port, good, _now(6)).replace(b'"frm_payload":"', b'"frm_payload":"%'),
          "bad_base64"),
         (m.tts_topic(lpwa.app, "y"), b"\xff\xfe not json", "malformed_json"),

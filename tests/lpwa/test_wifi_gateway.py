@@ -30,7 +30,7 @@ def test_a_batch_stores_attached_devices_and_dead_letters_the_rest(
         {"device_id": lpwa.elsewhere, **payloads.tracker(seq=1)},            # registered, not behind this gateway
         {"device_id": second, **payloads.switch(seq=1, power_w=20.5)},
         {"device_id": "nobody-here", **payloads.switch(seq=1)},              # not registered
-        {"device_id": second, **payloads.switch(seq=2, power_w=-1.0)},       # out of range
+        {"device_id": second, **payloads.switch(seq=2, power_w=-1e13)},      # past the storable bound
         {"device_id": second, "channel": "status", **payloads.status(seq=3)},
     ]
     batch = {"ts": payloads.now_ms(), "seq": 77, "readings": readings}
