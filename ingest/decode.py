@@ -6,24 +6,47 @@ from `pilotlab.errors.RejectReason`. Nothing raised here escapes for bad input.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from devices.contract import TopicAddress, parse_topic
+from devices.contract import ID_PATTERN, TOPIC_ROOT, TopicAddress, parse_topic
 from ingest.adapters import AdapterSet
 from ingest.handoff import Inbound
 from ingest.readings import contract_reading, native_fields, reading_row
-from ingest.rows import EARLIEST_DEVICE_TIME, DeadLetter, DecodedBatch, DeviceLookup, LinkRecords, Outputs, dead_letter, row_of
+from ingest.rows import (
+    EARLIEST_DEVICE_TIME,
+    DeadLetter,
+    DecodedBatch,
+    DeviceLookup,
+    LinkRecords,
+    Outputs,
+    Sender,
+    dead_letter,
+    row_of,
+)
 from pilotlab.errors import MessageRejected, RejectReason
 
 __all__ = ["EARLIEST_DEVICE_TIME", "DecodedBatch", "Decoder"]  # the earliest device time: also ingest.rows'
 
 _CACHED_TOPIC_CHARS = 256  # contract topics are at most 151 characters, network servers' about 100
+_ID = re.compile(ID_PATTERN)
 
 
 class _TopicRefused(NamedTuple):
     reason: RejectReason
     detail: str
+    sender: Sender | None  # the device a refused topic still names (`…/<pilot>/<device>/<unknown channel>`)
+
+
+def _named_device(topic: str) -> Sender | None:
+    """The pilot and device levels of a topic shaped like the contract's but for its channel: a
+    device may publish under any last level of its own (its ACL is `…/<device>/+`), so a message
+    on a channel that does not exist is still that device's."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT or not (_ID.fullmatch(parts[2]) and _ID.fullmatch(parts[3])):
+        return None
+    return Sender(parts[2], parts[3])
 
 
 class Decoder:
@@ -50,7 +73,7 @@ class Decoder:
                         adapted = Outputs(rows, sources, dead, LinkRecords())
                     self.adapters.decode(message, lookup, adapted, latest_allowed)
                 else:
-                    dead.append(dead_letter(message, address.reason, address.detail))
+                    dead.append(dead_letter(message, address.reason, address.detail, address.sender))
                 continue
             try:
                 rows.append(self._row(message, address, lookup, latest_allowed))
@@ -67,7 +90,7 @@ class Decoder:
             try:
                 cached = parse_topic(topic)
             except MessageRejected as rejected:
-                cached = _TopicRefused(rejected.reason, rejected.detail)
+                cached = _TopicRefused(rejected.reason, rejected.detail, _named_device(topic))
             if len(topic) <= _CACHED_TOPIC_CHARS:  # every real topic; a device's 64 KiB one is not kept
                 if len(self._topics) > 100_000:
                     self._topics.clear()

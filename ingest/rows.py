@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from devices.contract import TopicAddress
+from devices.contract import TopicAddress, parse_topic
 from devices.kinds import Channel
 from devices.telemetry import Envelope
 from ingest.directory import DeviceEntry
@@ -64,6 +64,15 @@ class DeadLetter(NamedTuple):
     detail: str
     pilot_id: str | None
     device_id: str | None
+
+
+class Sender(NamedTuple):
+    """Whom a refused message names, as far as ingest could tell: a device, and the pilot its topic
+    names (None: not checked; the message was already matched to the device's registration). The
+    writer charges a registered device of that pilot with it (ingest.tally)."""
+
+    pilot_id: str | None
+    device_id: str
 
 
 @dataclass
@@ -151,11 +160,25 @@ def _detail_json(detail: dict[str, Any] | None) -> str | None:
 
 
 def dead_letter(message: Inbound, reason: RejectReason, detail: str,
-                address: TopicAddress | None = None) -> DeadLetter:
+                address: TopicAddress | Sender | None = None) -> DeadLetter:
+    """The dead letter of `message`, from the device `address` names; without one, from the device
+    its topic names if it is a contract topic (so that a refusal found where only the message is at
+    hand, such as a row the database refused at commit, is still the device's)."""
     # The detail may quote field names from the payload: keep it printable text PostgreSQL accepts.
     detail = detail.replace("\x00", "\\0")[:MAX_DETAIL_CHARS]
+    if address is None:
+        address = contract_sender(message.topic)
     return DeadLetter(
         datetime.fromtimestamp(message.received_at, UTC), message.topic.replace("\x00", ""),
         message.payload, reason, detail,
         address.pilot_id if address else None, address.device_id if address else None,
     )
+
+
+def contract_sender(topic: str) -> Sender | None:
+    """The pilot and device of a contract v1 topic (`pilotlab/v1/<pilot>/<device>/<channel>`), or None."""
+    try:
+        address = parse_topic(topic)
+    except MessageRejected:
+        return None
+    return Sender(address.pilot_id, address.device_id)

@@ -14,6 +14,9 @@ was committed, and the caller retries the same batch.
 Dead letters are bounded here, whatever produced them, so that keeping one can never fail for its
 data: the topic and payload are keyed by the SHA-256 of their full bytes (store/sql/0008) and only
 bounded prefixes are stored (`dead_letter_prefix_bytes` of the payload), beside its true size.
+
+The same transaction adds the batch's duplicates and the rejections charged to registered devices
+to `delivery_day` (ingest.tally); a batch of new rows and no dead letters pays for nothing there.
 """
 
 from __future__ import annotations
@@ -26,10 +29,21 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ingest import tally
 from ingest.adapters.records import write_link_records
 from ingest.handoff import Inbound
 from ingest.refusal import describe, is_refusal
-from ingest.rows import COLUMNS, JSON_COLUMNS, MAX_DETAIL_CHARS, STAGE_TYPES, DeadLetter, DecodedBatch, dead_letter
+from ingest.rows import (
+    COLUMNS,
+    JSON_COLUMNS,
+    MAX_DETAIL_CHARS,
+    STAGE_TYPES,
+    DeadLetter,
+    DecodedBatch,
+    Sender,
+    contract_sender,
+    dead_letter,
+)
 from pilotlab.errors import RejectReason
 
 log = logging.getLogger(__name__)
@@ -97,6 +111,7 @@ class BatchWriter:
         result = WriteResult()
         conn = self.conn
         rows, dead_letters = batch.rows, batch.dead_letters
+        counts: tally.Tally | None = None  # duplicates found one by one
         if careful:
             # Open the transaction first: on an idle connection psycopg's transaction() would not
             # make a savepoint but a transaction of its own, committed at the end of the block.
@@ -109,17 +124,22 @@ class BatchWriter:
                 except psycopg.Error as exc:
                     if not is_refusal(exc, conn):
                         raise
-                    result.stored, poisoned = self._insert_one_by_one(rows, batch.sources)
+                    result.stored, poisoned, counts = self._insert_one_by_one(rows, batch.sources)
                     dead_letters = dead_letters + poisoned
                     result.poisoned = len(poisoned)
             else:
                 result.stored = self._copy_rows(rows)
         result.duplicates = len(rows) - result.stored - result.poisoned
+        if result.duplicates and counts is None:  # the rows went through the staging table
+            counts = tally.staged_duplicates(conn)
         if dead_letters:
             result.unkept = self._keep_dead_letters(dead_letters, careful=careful)
+            counts = tally.rejections(dead_letters) + (counts or tally.Tally())
         result.dead_lettered = len(dead_letters) - result.unkept
         if batch.link:
             write_link_records(conn, batch.link)
+        if counts:
+            tally.record(conn, counts)
         conn.commit()
         return result
 
@@ -135,21 +155,28 @@ class BatchWriter:
 
     def _insert_one_by_one(
         self, rows: list[tuple[Any, ...]], sources: list[Inbound]
-    ) -> tuple[int, list[DeadLetter]]:
+    ) -> tuple[int, list[DeadLetter], tally.Tally]:
+        """(rows stored, dead letters of the rows refused, duplicates by device and day)."""
         stored = 0
         poisoned: list[DeadLetter] = []
+        duplicates: tally.Tally = tally.Tally()
         with self.conn.cursor() as cur:
             for row, source in zip(rows, sources, strict=True):
                 try:
                     with self.conn.transaction():
                         cur.execute(_INSERT_ONE, row)
-                        stored += cur.rowcount
                 except psycopg.Error as exc:
                     if not is_refusal(exc, self.conn):
                         raise
+                    # row[0] is the device the row is of (a gateway's or network server's topic names none)
                     poisoned.append(dead_letter(source, RejectReason.STORE_REJECTED,
-                                                f"database refused the row: {describe(exc)}"))
-        return stored, poisoned
+                                                f"database refused the row: {describe(exc)}",
+                                                contract_sender(source.topic) or Sender(None, row[0])))
+                    continue
+                stored += cur.rowcount
+                if cur.rowcount == 0:
+                    duplicates[tally.duplicate(row[0], row[2])] += 1
+        return stored, poisoned, duplicates
 
     def _keep_dead_letters(self, dead_letters: list[DeadLetter], *, careful: bool) -> int:
         """Insert the dead letters; returns how many the database refused even one by one."""

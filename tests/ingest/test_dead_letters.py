@@ -1,21 +1,29 @@
 """Every payload that cannot become a reading is kept as a dead letter with its reason,
-its topic and its exact bytes; none is dropped, none registers a device."""
+its topic and its exact bytes; none is dropped, none registers a device; and each counts against
+the registered device it names, per day and reason."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import orjson
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from devices.codecs import encode_frame
 from devices.contract import TOPIC_ROOT, topic_for
+from devices.kinds import Channel, DeviceKind
 from pilotlab.settings import Settings
+from store.delivery import DeliveryCounts, delivery_totals
 from tests.ingest import payloads
+from tests.lpwa import messages as m
+from tests.lpwa.conftest import LpwaPilot, lpwa, lpwa_sources, lpwa_worker  # noqa: F401  (shared fixtures)
 from tests.support import RegisteredPilot, admin_headers, count_rows, publish, register_pilot, wait_until
 
 PREFIX: int = Settings.model_fields["dead_letter_prefix_bytes"].default
@@ -46,8 +54,8 @@ def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
         "missing_field": (sw, b'{"ts": 1764000000000, "seq": 1, "power_w": 1, "energy_wh": 1}', "invalid_payload"),
         "unknown_field": (sw, payloads.encode(payloads.switch(1, colour="red")), "invalid_payload"),
         "negative_seq": (sw, payloads.encode(payloads.switch(-1)), "out_of_range"),
-        "humidity_over_100": (topic_for(pilot.pilot_id, pilot.env_id, "telemetry"),
-                              payloads.encode(payloads.environment(1, humidity_pct=140.0)), "out_of_range"),
+        "beyond_the_storable_bound": (topic_for(pilot.pilot_id, pilot.env_id, "telemetry"),
+                                      payloads.encode(payloads.environment(1, temperature_c=1e13)), "out_of_range"),
         "latitude_over_90": (topic_for(pilot.pilot_id, pilot.tracker_id, "telemetry"),
                              payloads.encode(payloads.tracker(1, lat=91.0)), "out_of_range"),
         "nan": (sw, b'{"ts": 1764000000000, "seq": 1, "relay_on": true, "power_w": NaN, "energy_wh": 1}',
@@ -69,7 +77,7 @@ def _case(pilot: RegisteredPilot, name: str) -> tuple[str, bytes, str]:
 @pytest.mark.parametrize("case", [
     "malformed_json", "not_an_object", "wrong_type", "bool_for_an_integer", "text_for_a_number", "repeated_key",
     "missing_field", "unknown_field", "negative_seq",
-    "humidity_over_100", "latitude_over_90", "nan", "timestamp_without_zone", "timestamp_in_1970",
+    "beyond_the_storable_bound", "latitude_over_90", "nan", "timestamp_without_zone", "timestamp_in_1970",
     "timestamp_next_month", "unknown_device", "unknown_channel", "too_large", "not_utf8",
 ])
 def test_a_bad_payload_lands_in_dead_letters_with_its_reason_and_its_bytes(
@@ -175,3 +183,85 @@ def test_a_10_mb_payload_keeps_a_bounded_prefix_its_true_size_and_the_hash_of_al
         listed = client.get("/dead-letters", params={"device_id": pilot.switch_id}).json()["dead_letters"]
     assert [(d["size_bytes"], d["payload_truncated"], len(base64.b64decode(d["payload_base64"]))) for d in listed] == [
         (len(huge), True, PREFIX)] * 2
+
+
+# --- rejected messages count against their registered device, per day and reason (issue 15) ----
+
+def _rejected(database_url: str, device_id: str) -> tuple[set[date], int, dict[str, int]]:
+    """(days, rejected, rejected by reason) of a device over its delivery_day rows."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT day, rejected, rejected_by_reason FROM delivery_day WHERE device_id = %s",
+                            (device_id,)).fetchall()
+    by_reason: Counter[str] = Counter()
+    for _, _, reasons in rows:
+        by_reason.update(reasons)
+    return {day for day, _, _ in rows}, sum(r for _, r, _ in rows), dict(by_reason)
+
+
+def test_every_rejected_message_of_a_registered_device_is_counted_against_it_per_day_with_its_reason(
+    database_url: str, mqtt_url: str, pilot: RegisteredPilot, thread_worker: Callable,
+    unique_id: Callable[[str], str],
+) -> None:
+    other = register_pilot(database_url, unique_id("other"))
+    sw = topic_for(pilot.pilot_id, pilot.switch_id, "telemetry")
+    not_charged = [
+        (topic_for(pilot.pilot_id, "nobody-" + pilot.switch_id, "telemetry"), b"{oops"),  # not registered
+        (topic_for(other.pilot_id, pilot.switch_id, "telemetry"), b"{oops"),  # names another pilot
+    ]
+    charged = [
+        (sw, b"{oops"), (sw, b"{oops"),  # the same broken bytes twice: two deliveries
+        (sw, payloads.encode(payloads.switch(1, colour="red"))),
+        (sw, payloads.encode(payloads.switch(2, ts="2026-11-25T10:00:00"))),
+        (sw, payloads.encode(payloads.switch(3, ts=1000))),
+        (sw, payloads.encode(payloads.switch(4, power_w=1e13))),
+        (sw, b'{"pad": "' + b"x" * 20_000 + b'"}'),
+        (f"{TOPIC_ROOT}/{pilot.pilot_id}/{pilot.switch_id}/gossip", payloads.encode(payloads.switch(5))),
+    ]
+    first_day = datetime.now(UTC).date()
+    thread_worker()
+    publish(mqtt_url, [*not_charged, *charged, (sw, payloads.encode(payloads.switch(6)))])
+    wait_until(lambda: _rejected(database_url, pilot.switch_id)[1] >= len(charged), 10, what="the rejections")
+    days, rejected, by_reason = _rejected(database_url, pilot.switch_id)
+    assert (rejected, by_reason) == (8, {"malformed_json": 2, "invalid_payload": 2, "timestamp_out_of_range": 1,
+                                         "out_of_range": 1, "payload_too_large": 1, "topic_invalid": 1})
+    assert days <= {first_day, datetime.now(UTC).date()}, "on the day the messages were received"
+    assert count_rows(database_url, "SELECT count(*) FROM dead_letter WHERE topic = %s", (sw,)) == 6, (
+        "dead_letter keeps the repeated bytes once; the count has both")
+    assert _rejected(database_url, pilot.tracker_id)[1] == _rejected(database_url, other.switch_id)[1] == 0
+    assert count_rows(database_url, "SELECT count(*) FROM delivery_day WHERE device_id = %s",
+                      ("nobody-" + pilot.switch_id,)) == 0
+    with psycopg.connect(database_url) as conn:  # as scoring reads them
+        totals = delivery_totals(conn, [pilot.switch_id, pilot.tracker_id], first_day - timedelta(days=1),
+                                 first_day + timedelta(days=1))
+    assert totals == {pilot.switch_id: DeliveryCounts(0, 8, dict(sorted(by_reason.items()))),
+                      pilot.tracker_id: DeliveryCounts(0, 0, {})}
+
+
+def test_lpwa_and_gateway_rejections_count_against_the_device_they_resolve_to(
+    database_url: str, mqtt_url: str, lpwa: LpwaPilot, lpwa_worker: Callable,  # noqa: F811  (the fixtures)
+) -> None:
+    eui = lpwa.eui[lpwa.env_id]
+    port, good = encode_frame(DeviceKind.ENV_SENSOR, Channel.TELEMETRY, {"temperature_c": 19.0})
+    when = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    topic = m.chirpstack_topic(lpwa.app, eui)
+    uplinks = [
+        (topic, m.chirpstack_up(lpwa.app, eui, 1, port, good[:3], when)),  # codec_error
+        (topic, m.chirpstack_up(lpwa.app, eui, 2, 77, good, when)),  # unknown_fport
+        (topic, m.chirpstack_up(lpwa.app, eui, 3, port, good, when).replace(b'"data":"', b'"data":"!!')),  # bad_base64
+        (m.chirpstack_topic(lpwa.app, "00000000deadbeef"),
+         m.chirpstack_up(lpwa.app, "00000000deadbeef", 4, port, good, when)),  # unknown_dev_eui: nobody's
+    ]
+    behind = lpwa.behind_gateway[1]
+    batch = {"ts": payloads.now_ms(), "seq": 1, "readings": [
+        {"device_id": behind, **payloads.switch(seq=1, power_w=1e13)},  # out_of_range
+        {"device_id": lpwa.elsewhere, **payloads.tracker(seq=1)},  # gateway_not_attached
+        {"device_id": "nobody-here", **payloads.switch(seq=1)},  # unknown_device: nobody's
+    ]}
+    lpwa_worker()
+    publish(mqtt_url, [*uplinks, (f"pilotlab/v1/{lpwa.pilot_id}/{lpwa.gateway_id}/batch", orjson.dumps(batch))])
+    wait_until(lambda: count_rows(database_url, "SELECT count(*) FROM dead_letter WHERE topic LIKE %s OR topic LIKE %s",
+                                  (f"application/{lpwa.app}/%", f"pilotlab/v1/{lpwa.pilot_id}/{lpwa.gateway_id}/%")) == 7,
+               15, what="seven dead letters")
+    assert _rejected(database_url, lpwa.env_id)[1:] == (3, {"codec_error": 1, "unknown_fport": 1, "bad_base64": 1})
+    assert _rejected(database_url, behind)[1:] == (1, {"out_of_range": 1})
+    assert _rejected(database_url, lpwa.elsewhere)[1:] == (1, {"gateway_not_attached": 1})
