@@ -24,10 +24,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 import psycopg
+from psycopg import sql
 
 from devices.contract import ID_PATTERN
 from ingest.rows import DeadLetter
@@ -44,16 +45,27 @@ Tally = Counter[TallyKey]
 
 _ID = re.compile(ID_PATTERN)
 
-# Staged rows against what this transaction stored: per device and day, the copies that added nothing.
-_STAGED_DUPLICATES = """
-SELECT s.device_id, (s.device_time AT TIME ZONE 'UTC')::date, sum(s.copies) - count(t.device_id)
-FROM (SELECT device_id, seq, device_time, count(*) AS copies FROM telemetry_stage
-      GROUP BY device_id, seq, device_time) AS s
-LEFT JOIN telemetry AS t ON t.device_id = s.device_id AND t.seq = s.seq AND t.device_time = s.device_time
-                        AND t.stored_at >= now()
+# Staged rows against what this transaction stored, per device and day: the copies that added nothing.
+# One probe of the primary key per distinct staged key, as a correlated subquery, in one branch per
+# UTC day whose bounds are constants, so that on a hypertable (1-day chunks) each probe reads only
+# the chunk its branch was planned for. Measured with 1,000 staged keys (2-core VM, loaded): on
+# TimescaleDB, 864k rows in 31 chunks, 28 ms for keys of one day and 34 ms for keys spread over 31
+# days; plain PostgreSQL 8 and 28 ms. Without the per-day bounds a join was planned as a scan of
+# every chunk, and per-key probes spread over 90 days took 0.9-1.1 s (each probe started on all 92
+# chunks of a 100k-row table).
+_PROBE_DAY = sql.SQL("""
+SELECT g.device_id, g.device_time, count(*) AS copies,
+       (SELECT count(*) FROM telemetry AS t
+        WHERE t.device_id = g.device_id AND t.seq = g.seq AND t.device_time = g.device_time
+          AND t.device_time >= {start} AND t.device_time < {end} AND t.stored_at >= now()) AS stored
+FROM telemetry_stage AS g
+WHERE g.device_time >= {start} AND g.device_time < {end}
+GROUP BY g.device_id, g.seq, g.device_time""")
+_STAGED_DUPLICATES = sql.SQL("""
+SELECT s.device_id, (s.device_time AT TIME ZONE 'UTC')::date, sum(s.copies - s.stored)
+FROM ({}) AS s
 GROUP BY 1, 2
-HAVING sum(s.copies) > count(t.device_id)
-"""
+HAVING sum(s.copies - s.stored) > 0""")
 
 _UPSERT = """
 INSERT INTO delivery_day AS d (device_id, day, duplicates, rejected, rejected_by_reason)
@@ -95,11 +107,15 @@ def rejections(dead_letters: Iterable[DeadLetter]) -> Tally:
     return tally
 
 
-def staged_duplicates(conn: psycopg.Connection) -> Tally:
+def staged_duplicates(conn: psycopg.Connection, days: Iterable[date]) -> Tally:
     """Duplicates among the rows staged in this transaction (ingest.writer's `telemetry_stage`),
-    once they were moved into telemetry."""
+    once they were moved into telemetry; `days` are the UTC dates of their device times."""
+    branches = []
+    for day in sorted(set(days)):
+        start = datetime.combine(day, time.min, UTC)
+        branches.append(_PROBE_DAY.format(start=sql.Literal(start), end=sql.Literal(start + timedelta(days=1))))
     tally: Tally = Counter()
-    for device_id, day, n in conn.execute(_STAGED_DUPLICATES):
+    for device_id, day, n in conn.execute(_STAGED_DUPLICATES.format(sql.SQL(" UNION ALL ").join(branches))):
         tally[TallyKey(device_id, None, day, None)] += int(n)
     return tally
 

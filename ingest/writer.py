@@ -131,7 +131,7 @@ class BatchWriter:
                 result.stored = self._copy_rows(rows)
         result.duplicates = len(rows) - result.stored - result.poisoned
         if result.duplicates and counts is None:  # the rows went through the staging table
-            counts = tally.staged_duplicates(conn)
+            counts = tally.staged_duplicates(conn, {tally.day_of(row[2]) for row in rows})
         if dead_letters:
             result.unkept = self._keep_dead_letters(dead_letters, careful=careful)
             counts = tally.rejections(dead_letters) + (counts or tally.Tally())

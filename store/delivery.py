@@ -7,7 +7,6 @@ received. One indexed range read per call (the primary key is (device_id, day)).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,14 +34,17 @@ def delivery_days(conn: psycopg.Connection, device_ids: Sequence[str], first_day
 def delivery_totals(conn: psycopg.Connection, device_ids: Sequence[str], first_day: date,
                     last_day: date) -> dict[str, DeliveryCounts]:
     """Per device, the counts summed over the days from `first_day` to `last_day` inclusive;
-    every device asked for is in the answer (zeros without a row)."""
+    every device asked for is in the answer (zeros without a row). Summed in the database: a
+    pilot of 1,000 devices over 90 days is 90,000 rows."""
+    window = (list(device_ids), first_day, last_day)
     totals = {device_id: DeliveryCounts() for device_id in device_ids}
-    reasons: dict[str, Counter[str]] = {device_id: Counter() for device_id in device_ids}
-    for (device_id, _), counts in delivery_days(conn, device_ids, first_day, last_day).items():
-        total = totals[device_id]
-        total.duplicates += counts.duplicates
-        total.rejected += counts.rejected
-        reasons[device_id].update(counts.rejected_by_reason)
-    for device_id, counted in reasons.items():
-        totals[device_id].rejected_by_reason = dict(sorted(counted.items()))
+    for device_id, duplicates, rejected in conn.execute(
+            "SELECT device_id, sum(duplicates), sum(rejected) FROM delivery_day "
+            "WHERE device_id = ANY(%s) AND day BETWEEN %s AND %s GROUP BY device_id", window):
+        totals[device_id].duplicates, totals[device_id].rejected = int(duplicates), int(rejected)
+    for device_id, reason, n in conn.execute(
+            "SELECT d.device_id, r.key, sum(r.value::bigint) FROM delivery_day AS d, "
+            "jsonb_each_text(d.rejected_by_reason) AS r "
+            "WHERE d.device_id = ANY(%s) AND d.day BETWEEN %s AND %s GROUP BY 1, 2 ORDER BY 1, 2", window):
+        totals[device_id].rejected_by_reason[reason] = int(n)
     return totals

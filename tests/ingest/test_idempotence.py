@@ -3,6 +3,7 @@ delivery of its device on the UTC day of its device time."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 
@@ -112,9 +113,10 @@ def test_a_redelivered_batch_counts_every_copy_it_adds_nothing_with_as_a_duplica
     """The same decoded batch written twice, as after a commit whose acknowledgement was lost:
     the second write stores nothing and counts each of its messages, copies inside it too."""
     topic = topic_for(pilot.pilot_id, pilot.env_id, "telemetry")
-    ts = payloads.now_ms() - 5_000
-    bodies = [payloads.encode(payloads.environment(seq, ts=ts + seq)) for seq in range(10)]
-    batch = [Inbound(topic, body, n + 1, 1, ts / 1000, 1) for n, body in enumerate([*bodies, bodies[0]])]
+    now = payloads.now_ms()
+    times = [now - 5_000 - (seq % 3) * 86_400_000 for seq in range(10)]  # 4, 3 and 3 messages on three days
+    bodies = [payloads.encode(payloads.environment(seq, ts=ts)) for seq, ts in enumerate(times)]
+    batch = [Inbound(topic, body, n + 1, 1, now / 1000, 1) for n, body in enumerate([*bodies, bodies[0]])]
     with psycopg.connect(database_url) as conn:
         directory = DeviceDirectory(60)
         directory.load(conn)
@@ -122,7 +124,13 @@ def test_a_redelivered_batch_counts_every_copy_it_adds_nothing_with_as_a_duplica
         writer = BatchWriter(conn)
         first, again = writer.write(decoded), writer.write(decoded)
     assert (first.stored, first.duplicates, again.stored, again.duplicates) == (10, 1, 0, 11)
-    assert _delivery_days(database_url, pilot.env_id) == {_utc_day(ts): (12, 0, {})}
+    expected: Counter[date] = Counter()
+    for ts in [*times, times[0], *times, times[0]]:  # the copy inside the batch, then all eleven again
+        expected[_utc_day(ts)] += 1
+    for ts in times:  # each message's first copy was stored
+        expected[_utc_day(ts)] -= 1
+    assert _delivery_days(database_url, pilot.env_id) == {day: (n, 0, {}) for day, n in expected.items()}
+    assert len(expected) == 3
 
 
 def test_duplicates_found_while_writing_a_refused_batch_row_by_row_are_counted(
