@@ -1,11 +1,13 @@
 """Pilot scoring: per-device metrics in SQL, fleet verdict from a versioned rubric, signed records.
 
-    rubric.py     the versioned YAML rubric and its validation (rubrics/v1.yaml)
+    rubric.py     the versioned YAML rubric and its validation (rubrics/v2.yaml; v1 still loads)
     window.py     which devices are scored, over which window
     declared.py   what each device's profile declares: complete readings, QC-tested metrics, battery
     quality.py    QARTOD flags per reading as SQL (held to ioos_qc.qartod in the tests)
+    delivery.py   what each reading counts for: delivery, data quality, latency, values
     metrics.py    per-device metrics and their formulas (and the reference raw pass)
     daily.py      per-device per-day summaries (rollups) and merging them into metrics
+    incidents.py  quality incidents: runs of QC fails, joined across day summaries
     histogram.py  log-bucket histograms for mergeable latency / accuracy percentiles (1 %)
     lpwa.py       LPWA packet delivery ratio when the loss table exists
     fleet.py      pooled ratios, p10 device, gates, score and verdict

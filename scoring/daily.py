@@ -6,15 +6,17 @@ for 26 M readings). Now each closed day of each device is summarised once into `
 days not yet closed when the window ends (and a rare day, below) are computed from raw rows, by
 the same SQL, at scoring time.
 
-A summary holds quantities that merge exactly across days: counts (readings, valid, complete, QC
-pass/suspect/fail, duplicates, future, skew, fixes, valid readings carrying each measurement), slots hit inside the day with the first and
-last hit slot (a slot that spans midnight is counted once), first and last valid reading and the
-silences longer than the outage threshold between the day's valid readings (the silence across
-midnight is added when merging, so outages merge exactly), least-squares sums of battery_pct on
-time (n, Σx, Σy, Σxy, Σx², x in seconds since the window start), heartbeat intervals inside the day
-with the first and last heartbeat (the interval across midnight is added when merging), and for
-the latency and accuracy percentiles a fixed-bucket histogram (scoring.histogram: 1 % relative
-error; the only approximate figures).
+A summary holds quantities that merge exactly across days: counts (readings, delivered, valid,
+complete, QC pass/suspect/fail and per test, duplicates, future, skew, fixes, delivered readings
+carrying each measurement), slots hit inside the day with the first and last hit slot (a slot that
+spans midnight is counted once), first and last delivered reading and the silences longer than the
+outage threshold between the day's delivered readings, listed (the silence across midnight is added
+when merging, so outages merge exactly), the runs of failed readings inside the day with the day's
+first valid reading (joined across midnights into quality incidents: scoring.incidents),
+least-squares sums of battery_pct on time (n, Σx, Σy, Σxy, Σx², x in seconds since the window
+start), heartbeat intervals inside the day with the first and last heartbeat (the interval across
+midnight is added when merging), and for the latency and accuracy percentiles a fixed-bucket
+histogram (scoring.histogram: 1 % relative error; the only approximate figures).
 
 Exactly as the raw pass (scoring.metrics.raw_device_metrics), which stays as the reference:
 
@@ -28,8 +30,10 @@ Exactly as the raw pass (scoring.metrics.raw_device_metrics), which stays as the
   device's summaries (store/sql/0016; summaries from before 0016 of devices without a profile
   stand with complete = valid, the others were rebuilt).
 - The spike test looks one reading ahead, past midnight: a summary records the reading after the
-  day (`lead_time`) and whether the day's last flag depends on it (`tail_needs_next`). If the
-  scoring window ends before that reading, the day is recomputed from raw rows.
+  day (`lead_time`) and whether the day's last flag (or which tests failed on it) depends on it
+  (`tail_needs_next`). If the scoring window ends before that reading, the day is recomputed from
+  raw rows; else only its per-test counts are corrected: the last reading's spike tests
+  (`tail_spike`) count as not evaluated, as the raw pass sees them.
 - Summaries are keyed by the digest of the rubric's parameters (`rubric_digest`): a changed
   rubric (slot factor, QC spans...) never reads another rubric's summary; it builds its own.
 - Late data: each row records the readings it depended on, `[span_from, span_to]` (context
@@ -67,8 +71,9 @@ import rfc8785
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from scoring import declared, histogram
-from scoring.quality import qc_columns, reading_flag_sql
+from scoring import declared, delivery, histogram
+from scoring.incidents import join_runs
+from scoring.quality import qc_columns, qc_test_names, reading_flag_sql
 from scoring.rubric import Rubric
 from scoring.window import DeviceWindow, zone
 
@@ -77,11 +82,11 @@ BATCH_DEVICES = 50
 INFINITY = datetime(9999, 12, 31, tzinfo=zone("UTC"))  # "no end"; psycopg refuses 'infinity'
 
 _COLUMNS = ("day_start", "day", "day_end", "anchor", "interval_s", "span_from", "span_to", "complete_to",
-            "readings", "valid", "suspect", "fail", "duplicates", "future", "skewed", "slots_hit", "first_slot",
-            "last_slot", "first_valid", "last_valid", "inner_outages", "inner_outage_s", "bat_n", "bat_sx",
-            "bat_sy", "bat_sxy", "bat_sxx", "fixes", "hb_intervals", "hb_regular", "first_hb", "last_hb",
-            "lat_buckets", "lat_counts", "acc_buckets", "acc_counts", "lead_time", "tail_needs_next", "complete",
-            "carried", "profile_key")
+            "readings", "delivered", "valid", "suspect", "fail", "qc_tests", "tail_spike", "duplicates", "future",
+            "skewed", "slots_hit", "first_slot", "last_slot", "first_delivered", "last_delivered", "first_ok",
+            "outage_list", "fail_runs", "bat_n", "bat_sx", "bat_sy", "bat_sxy", "bat_sxx", "fixes", "hb_intervals",
+            "hb_regular", "first_hb", "last_hb", "lat_buckets", "lat_counts", "acc_buckets", "acc_counts",
+            "lead_time", "tail_needs_next", "complete", "carried", "profile_key")
 
 
 def rubric_digest(rubric: Rubric) -> str:
@@ -126,8 +131,11 @@ def _summary_sql(rubric: Rubric, kind: str, interval_s: int, tested: tuple[str, 
     level1 = sql.SQL(", ").join([sql.SQL("src.{}").format(sql.Identifier(c)) for c in columns] + qc.window_level)
     level2 = sql.SQL(", ").join([sql.SQL("r.*"), *qc.run_level])
     level3 = sql.SQL(", ").join([sql.SQL("q.*"), *qc.flag_level])
-    flag = reading_flag_sql(qc.flag_names)
-    flag_nolead = reading_flag_sql([n for n in qc.flag_names if not n.endswith("__spike")])
+    counting = delivery.counting(rubric, qc.flag_names)
+    nolead = [n for n in counting.tests if not n.endswith("__spike")]
+    spikes = [n for n in counting.tests if n.endswith("__spike")]
+    mask = delivery.failed_tests_mask(counting.tests)
+    incident = rubric.quality is not None
     slot_s = sql.Literal(float(rubric.window.slot_factor * interval_s))
     outage_s = sql.Literal(float(rubric.window.outage_factor * interval_s))
     tol = sql.Literal(float(rubric.heartbeat.tolerance * interval_s))
@@ -175,61 +183,81 @@ WITH w AS (
 ), f AS (
     SELECT {level3} FROM q
 ), g AS (
-    SELECT f.*, {flag} AS qc, {flag_nolead} AS qc_nolead FROM f
+    SELECT f.*, {counted}, {mask} AS fmask, {flag_nolead} AS qc_nolead FROM f
 ), v AS (
     SELECT g.*,
-           max(CASE WHEN qc < 4 THEN te END) OVER p AS prev_valid,
-           max(CASE WHEN qc < 4 THEN day END) OVER p AS prev_valid_day,
-           max(CASE WHEN qc < 4 AND {is_hb} THEN te END) OVER p AS prev_hb,
-           max(CASE WHEN qc < 4 AND {is_hb} THEN day END) OVER p AS prev_hb_day,
+           max(CASE WHEN dv THEN te END) OVER p AS prev_dv,
+           max(CASE WHEN dv THEN day END) OVER p AS prev_dv_day,
+           max(CASE WHEN ok THEN te END) OVER p AS prev_ok,
+           max(CASE WHEN ok THEN day END) OVER p AS prev_ok_day,
+           min(CASE WHEN ok THEN te END) OVER nx AS next_ok,
+           min(CASE WHEN ok THEN day END) OVER nx AS next_ok_day,
+           max(CASE WHEN dv AND {is_hb} THEN te END) OVER p AS prev_hb,
+           max(CASE WHEN dv AND {is_hb} THEN day END) OVER p AS prev_hb_day,
            lead(day) OVER s3 AS next_day
     FROM g
     WINDOW s3 AS (PARTITION BY device_id, d0 ORDER BY device_time, seq),
-           p AS (s3 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+           p AS (s3 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+           -- "after": in reverse order with a fixed frame start, so min() grows row by row; a frame
+           -- from 1 FOLLOWING would restart the aggregate at every row (quadratic)
+           nx AS (PARTITION BY device_id, d0 ORDER BY device_time DESC, seq DESC
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), x AS (
     SELECT v.*,
-           CASE WHEN prev_valid_day = day THEN prev_valid END AS pv,
+           CASE WHEN prev_dv_day = day THEN prev_dv END AS pv,
+           CASE WHEN prev_ok_day = day THEN prev_ok END AS pok,
+           CASE WHEN next_ok_day = day THEN next_ok END AS nok,
            CASE WHEN prev_hb_day = day THEN prev_hb END AS phb,
            next_day IS DISTINCT FROM day AS is_last,
            floor((te - ws_e) / {slot_s}) AS slot,
-           CASE WHEN qc < 4 THEN {lat_bucket} END AS lat_b,
-           CASE WHEN qc < 4 AND {is_fix} THEN {acc_bucket} END AS acc_b
+           CASE WHEN tm THEN {lat_bucket} END AS lat_b,
+           CASE WHEN ok AND {is_fix} THEN {acc_bucket} END AS acc_b
     FROM v WHERE part = 0
 ), a AS (
     SELECT device_id, d0, day, min(ws) AS ws, min(ws_e) AS ws_e,
            count(*) AS readings,
-           count(*) FILTER (WHERE qc < 4) AS valid,
-           count(*) FILTER (WHERE qc < 4 AND {complete}) AS complete,
+           count(*) FILTER (WHERE dv) AS delivered,
+           count(*) FILTER (WHERE ok) AS valid,
+           count(*) FILTER (WHERE dv AND {complete}) AS complete,
            {carried} AS carried,
-           count(*) FILTER (WHERE qc = 3) AS suspect,
-           count(*) FILTER (WHERE qc = 4) AS fail,
+           count(*) FILTER (WHERE qb AND qc = 3) AS suspect,
+           count(*) FILTER (WHERE qb AND qc = 4) AS fail,
+           {qc_tests} AS qc_tests,
+           (array_agg({tail_spike}) FILTER (WHERE is_last AND qb))[1] AS tail_spike,
            count(*) FILTER (WHERE ts__duplicate = 4) AS duplicates,
-           count(*) FILTER (WHERE ts__future = 4) AS future,
-           count(*) FILTER (WHERE ts__skew = 3) AS skewed,
-           count(*) FILTER (WHERE qc < 4 AND (pv IS NULL OR floor((pv - ws_e) / {slot_s}) <> slot)) AS slots_hit,
-           min(slot) FILTER (WHERE qc < 4) AS first_slot,
-           max(slot) FILTER (WHERE qc < 4) AS last_slot,
-           min(device_time) FILTER (WHERE qc < 4) AS first_valid,
-           max(device_time) FILTER (WHERE qc < 4) AS last_valid,
-           count(*) FILTER (WHERE qc < 4 AND te - pv > {outage_s}) AS inner_outages,
-           coalesce(sum(te - pv) FILTER (WHERE qc < 4 AND te - pv > {outage_s}), 0) AS inner_outage_s,
-           count(battery_pct) FILTER (WHERE qc < 4) AS bat_n,
-           coalesce(sum(te - ws_e) FILTER (WHERE qc < 4 AND battery_pct IS NOT NULL), 0) AS bat_sx,
-           coalesce(sum(battery_pct) FILTER (WHERE qc < 4), 0) AS bat_sy,
-           coalesce(sum((te - ws_e) * battery_pct) FILTER (WHERE qc < 4), 0) AS bat_sxy,
-           coalesce(sum((te - ws_e) * (te - ws_e)) FILTER (WHERE qc < 4 AND battery_pct IS NOT NULL), 0) AS bat_sxx,
-           count(*) FILTER (WHERE qc < 4 AND {is_fix}) AS fixes,
-           count(*) FILTER (WHERE qc < 4 AND {is_hb} AND phb IS NOT NULL) AS hb_intervals,
-           count(*) FILTER (WHERE qc < 4 AND {is_hb} AND phb IS NOT NULL AND abs(te - phb - {interval}) <= {tol}) AS hb_regular,
-           min(te) FILTER (WHERE qc < 4 AND {is_hb}) AS first_hb,
-           max(te) FILTER (WHERE qc < 4 AND {is_hb}) AS last_hb,
+           count(*) FILTER (WHERE qb AND ts__future = 4) AS future,
+           count(*) FILTER (WHERE qb AND ts__skew = 3) AS skewed,
+           count(*) FILTER (WHERE dv AND (pv IS NULL OR floor((pv - ws_e) / {slot_s}) <> slot)) AS slots_hit,
+           min(slot) FILTER (WHERE dv) AS first_slot,
+           max(slot) FILTER (WHERE dv) AS last_slot,
+           min(device_time) FILTER (WHERE dv) AS first_delivered,
+           max(device_time) FILTER (WHERE dv) AS last_delivered,
+           min(device_time) FILTER (WHERE ok) AS first_ok,
+           jsonb_agg(jsonb_build_array(pv, te) ORDER BY te) FILTER (WHERE dv AND te - pv > {outage_s}) AS outage_list,
+           count(battery_pct) FILTER (WHERE ok) AS bat_n,
+           coalesce(sum(te - ws_e) FILTER (WHERE ok AND battery_pct IS NOT NULL), 0) AS bat_sx,
+           coalesce(sum(battery_pct) FILTER (WHERE ok), 0) AS bat_sy,
+           coalesce(sum((te - ws_e) * battery_pct) FILTER (WHERE ok), 0) AS bat_sxy,
+           coalesce(sum((te - ws_e) * (te - ws_e)) FILTER (WHERE ok AND battery_pct IS NOT NULL), 0) AS bat_sxx,
+           count(*) FILTER (WHERE ok AND {is_fix}) AS fixes,
+           count(*) FILTER (WHERE dv AND {is_hb} AND phb IS NOT NULL) AS hb_intervals,
+           count(*) FILTER (WHERE dv AND {is_hb} AND phb IS NOT NULL AND abs(te - phb - {interval}) <= {tol}) AS hb_regular,
+           min(te) FILTER (WHERE dv AND {is_hb}) AS first_hb,
+           max(te) FILTER (WHERE dv AND {is_hb}) AS last_hb,
            array_agg(lat_b) FILTER (WHERE lat_b IS NOT NULL) AS lat_all,
            array_agg(acc_b) FILTER (WHERE acc_b IS NOT NULL) AS acc_all,
            bool_or(back_time IS NULL) AS short_context,
            min(back_time) AS back_from,
            max(next_time) FILTER (WHERE is_last) AS lead_time,
-           coalesce(bool_or(is_last AND qc <> qc_nolead), false) AS tail_needs_next
+           coalesce(bool_or(is_last AND (qc <> qc_nolead OR fmask & {spike_bits} <> 0)), false) AS tail_needs_next
     FROM x GROUP BY device_id, d0, day
+), fr AS (  -- runs of failed delivered readings inside the day: those after the same valid one of the day
+    SELECT device_id, d0, day, min(te) AS start_te, min(nok) AS end_te, pok IS NULL AS head, bit_or(fmask) AS mask
+    FROM x WHERE {incident} AND dv AND NOT ok GROUP BY device_id, d0, day, pok
+), frd AS (
+    SELECT device_id, d0, day,
+           jsonb_agg(jsonb_build_array(start_te, end_te, head, {mask_names}) ORDER BY start_te) AS fail_runs
+    FROM fr GROUP BY device_id, d0, day
 ), days AS (
     SELECT w.device_id, w.d0, w.ws, w.pkey, g.day::date AS day,
            (g.day::date::timestamp AT TIME ZONE %(tz)s) AS day_start,
@@ -243,11 +271,12 @@ SELECT d.device_id, d.day_start, d.day, d.day_end, d.ws AS anchor, {interval_int
             WHEN a.short_context THEN d.ws ELSE a.back_from END AS span_from,
        CASE WHEN a.device_id IS NULL THEN d.day_end ELSE coalesce(a.lead_time, %(infinity)s) END AS span_to,
        %(complete_to)s::timestamptz AS complete_to,
-       coalesce(a.readings, 0) AS readings, coalesce(a.valid, 0) AS valid, coalesce(a.suspect, 0) AS suspect,
-       coalesce(a.fail, 0) AS fail, coalesce(a.duplicates, 0) AS duplicates, coalesce(a.future, 0) AS future,
+       coalesce(a.readings, 0) AS readings, coalesce(a.delivered, 0) AS delivered, coalesce(a.valid, 0) AS valid,
+       coalesce(a.suspect, 0) AS suspect, coalesce(a.fail, 0) AS fail, coalesce(a.qc_tests, '{{}}') AS qc_tests,
+       a.tail_spike, coalesce(a.duplicates, 0) AS duplicates, coalesce(a.future, 0) AS future,
        coalesce(a.skewed, 0) AS skewed, coalesce(a.slots_hit, 0) AS slots_hit, a.first_slot, a.last_slot,
-       a.first_valid, a.last_valid, coalesce(a.inner_outages, 0) AS inner_outages,
-       coalesce(a.inner_outage_s, 0) AS inner_outage_s, coalesce(a.bat_n, 0) AS bat_n,
+       a.first_delivered, a.last_delivered, a.first_ok, a.outage_list, frd.fail_runs,
+       coalesce(a.bat_n, 0) AS bat_n,
        coalesce(a.bat_sx, 0) AS bat_sx, coalesce(a.bat_sy, 0) AS bat_sy, coalesce(a.bat_sxy, 0) AS bat_sxy,
        coalesce(a.bat_sxx, 0) AS bat_sxx, {fixes} AS fixes, {hb_intervals} AS hb_intervals,
        {hb_regular} AS hb_regular, a.first_hb, a.last_hb,
@@ -256,17 +285,22 @@ SELECT d.device_id, d.day_start, d.day, d.day_end, d.ws AS anchor, {interval_int
        coalesce(a.complete, 0) AS complete, a.carried, d.pkey AS profile_key
 FROM days d
 LEFT JOIN a ON a.device_id = d.device_id AND a.d0 = d.d0 AND a.day = d.day
+LEFT JOIN frd ON frd.device_id = d.device_id AND frd.d0 = d.d0 AND frd.day = d.day
 LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER BY b) AS counts
                    FROM (SELECT b, count(*)::int AS c FROM unnest(a.lat_all) AS b GROUP BY b) h) lh ON true
 LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER BY b) AS counts
                    FROM (SELECT b, count(*)::int AS c FROM unnest(a.acc_all) AS b GROUP BY b) h) ah ON true
 """).format(
-        cols=cols, ctx=ctx, level1=level1, level2=level2, level3=level3, flag=flag, flag_nolead=flag_nolead,
+        cols=cols, ctx=ctx, level1=level1, level2=level2, level3=level3, counted=counting.columns(), mask=mask,
+        flag_nolead=reading_flag_sql(nolead),
+        spike_bits=sql.Literal(sum(1 << i for i, t in enumerate(counting.tests) if t in spikes)),
+        qc_tests=delivery.qc_test_counts(counting.tests), tail_spike=_spike_flags(spikes),
+        incident=sql.SQL("true" if incident else "false"), mask_names=delivery.mask_names(sql.SQL("mask"), counting.tests),
         is_hb=is_hb, is_fix=is_fix, slot_s=slot_s, outage_s=outage_s, interval=interval, tol=tol,
         lat_bucket=histogram.bucket_sql(sql.SQL("latency_s")), acc_bucket=acc_bucket,
         interval_int=sql.Literal(interval_s), present=declared.present_sql(kind),
         required=declared.required_sql(sql.SQL("src.vmasks"), sql.SQL("src.cmask")), complete=declared.COMPLETE,
-        carried=declared.carried_sql(kind, sql.SQL("qc < 4")),
+        carried=declared.carried_sql(kind, sql.SQL("dv")),
         fixes=sql.SQL("coalesce(a.fixes, 0)") if tracker else sql.SQL("NULL::bigint"),
         hb_intervals=sql.SQL("coalesce(a.hb_intervals, 0)") if switch else sql.SQL("NULL::bigint"),
         hb_regular=sql.SQL("coalesce(a.hb_regular, 0)") if switch else sql.SQL("NULL::bigint"))
@@ -279,6 +313,15 @@ LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER 
     return sql.SQL("INSERT INTO scoring_day ({names}) SELECT {select} FROM ({query}) z "
                    "ON CONFLICT (device_id, rubric_digest, day_start) DO UPDATE SET {updates}").format(
         names=names, select=select, query=query, updates=updates)
+
+
+def _spike_flags(spikes: list[str]) -> sql.Composable:
+    """The spike tests a reading was evaluated on, {test: flag}: each looked at the next reading."""
+    if not spikes:
+        return sql.SQL("NULL::jsonb")
+    return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(
+        sql.SQL("{n}, CASE WHEN {c} IN (1, 3, 4) THEN {c} END").format(n=sql.Literal(t), c=sql.Identifier(t))
+        for t in spikes))
 
 
 Run = tuple[DeviceWindow, datetime, datetime, datetime]  # window, from, to, lead limit
@@ -538,28 +581,35 @@ WITH u AS (
                          %(intervals)s::int[], %(outages)s::float8[], %(tols)s::float8[], %(pkeys)s::text[])
              AS u(device_id, anchor, lo, hi, interval_s, outage_s, tol, pkey)
 ), d AS (
-    SELECT s.device_id, s.day_start, s.day, s.readings, s.valid, s.complete, s.carried, s.suspect, s.fail, s.duplicates, s.future,
-           s.skewed, s.slots_hit, s.first_slot, s.last_slot, s.first_valid, s.last_valid, s.inner_outages,
-           s.inner_outage_s, s.bat_n, s.bat_sx, s.bat_sy, s.bat_sxy, s.bat_sxx, s.fixes, s.hb_intervals,
-           s.hb_regular, s.first_hb, s.last_hb, u.interval_s, u.outage_s, u.tol,
-           max(s.last_valid) OVER p AS prev_valid, max(s.last_slot) OVER p AS prev_slot,
-           max(s.last_hb) OVER p AS prev_hb
+    SELECT s.device_id, s.day_start, s.day, s.readings, s.delivered, s.valid, s.complete, s.carried, s.suspect,
+           s.fail, s.qc_tests, s.duplicates, s.future, s.skewed, s.slots_hit, s.first_slot, s.last_slot,
+           s.first_delivered, s.last_delivered, s.first_ok, s.outage_list, s.fail_runs, s.bat_n, s.bat_sx,
+           s.bat_sy, s.bat_sxy, s.bat_sxx, s.fixes, s.hb_intervals, s.hb_regular, s.first_hb, s.last_hb,
+           u.interval_s, u.outage_s, u.tol,
+           max(s.last_delivered) OVER p AS prev_delivered, max(s.last_slot) OVER p AS prev_slot,
+           max(s.last_hb) OVER p AS prev_hb,
+           min(s.first_ok) OVER nx AS next_ok
     FROM u JOIN scoring_day s ON s.device_id = u.device_id AND s.rubric_digest = %(digest)s
          AND s.day_start >= u.lo AND s.day_start < u.hi AND s.anchor = u.anchor AND s.interval_s = u.interval_s
          AND s.profile_key = u.pkey
-    WINDOW p AS (PARTITION BY s.device_id ORDER BY s.day_start ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    WINDOW o AS (PARTITION BY s.device_id ORDER BY s.day_start),
+           p AS (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+           nx AS (PARTITION BY s.device_id ORDER BY s.day_start DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), gap AS (
-    SELECT d.*, date_part('epoch', first_valid) - date_part('epoch', prev_valid) AS gap_s FROM d
+    SELECT d.*, date_part('epoch', first_delivered) - date_part('epoch', prev_delivered) AS gap_s FROM d
 ), m AS (
     SELECT device_id, count(*) AS n_days, min(day_start) AS day_start, max(day_start) AS last_day,
-           sum(readings) AS readings, sum(valid) AS valid, sum(complete) AS complete, sum(suspect) AS suspect,
-           sum(fail) AS fail,
+           sum(readings) AS readings, sum(delivered) AS delivered, sum(valid) AS valid, sum(complete) AS complete,
+           sum(suspect) AS suspect, sum(fail) AS fail,
            sum(duplicates) AS duplicates, sum(future) AS future, sum(skewed) AS skewed,
            sum(slots_hit) - count(*) FILTER (WHERE first_slot = prev_slot) AS slots_hit,
            min(first_slot) AS first_slot, max(last_slot) AS last_slot,
-           min(first_valid) AS first_valid, max(last_valid) AS last_valid,
-           sum(inner_outages) + count(*) FILTER (WHERE gap_s > outage_s) AS inner_outages,
-           sum(inner_outage_s) + coalesce(sum(gap_s) FILTER (WHERE gap_s > outage_s), 0) AS inner_outage_s,
+           min(first_delivered) AS first_delivered, max(last_delivered) AS last_delivered,
+           jsonb_agg(outage_list ORDER BY day) FILTER (WHERE outage_list IS NOT NULL) AS outage_days,
+           jsonb_agg(jsonb_build_array(date_part('epoch', prev_delivered), date_part('epoch', first_delivered))
+                     ORDER BY day) FILTER (WHERE gap_s > outage_s) AS gap_outages,
+           jsonb_agg(jsonb_build_array(date_part('epoch', first_ok), date_part('epoch', next_ok), fail_runs)
+                     ORDER BY day) FILTER (WHERE fail_runs IS NOT NULL) AS run_days,
            sum(bat_n) AS bat_n, sum(bat_sx) AS bat_sx, sum(bat_sy) AS bat_sy, sum(bat_sxy) AS bat_sxy,
            sum(bat_sxx) AS bat_sxx, sum(fixes) AS fixes,
            sum(hb_intervals) + count(*) FILTER (WHERE first_hb IS NOT NULL AND prev_hb IS NOT NULL) AS hb_intervals,
@@ -569,10 +619,18 @@ WITH u AS (
            array_agg(readings ORDER BY day) FILTER (WHERE readings > 0) AS count_readings,
            {carried} AS carried
     FROM gap GROUP BY device_id
+), t AS (  -- per-test QC counts summed over the days
+    SELECT device_id, jsonb_object_agg(test, jsonb_build_array(s, f, n)) AS qc_tests
+    FROM (SELECT d.device_id, e.key AS test, sum((e.value->>0)::bigint) AS s, sum((e.value->>1)::bigint) AS f,
+                 sum((e.value->>2)::bigint) AS n
+          FROM d CROSS JOIN LATERAL jsonb_each(d.qc_tests) AS e GROUP BY 1, 2) e
+    GROUP BY device_id
 )
-SELECT m.*, c.cum_days, c.cum_lat_buckets AS lat_buckets, c.cum_lat_counts AS lat_counts,
-       c.cum_acc_buckets AS acc_buckets, c.cum_acc_counts AS acc_counts
+SELECT m.*, coalesce(t.qc_tests, '{{}}') AS qc_tests, c.cum_days, c.cum_lat_buckets AS lat_buckets,
+       c.cum_lat_counts AS lat_counts, c.cum_acc_buckets AS acc_buckets, c.cum_acc_counts AS acc_counts,
+       c.tail_spike, c.lead_time AS last_lead_time
 FROM m JOIN u USING (device_id)
+LEFT JOIN t USING (device_id)
 LEFT JOIN scoring_day c ON c.device_id = m.device_id AND c.rubric_digest = %(digest)s AND c.day_start = m.last_day
 """).format(carried=declared.merged_carried_sql())
 
@@ -601,12 +659,25 @@ def _merged_stored(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: l
               "tols": [float(rubric.heartbeat.tolerance * w.device.reporting_interval_s) for w in used],
               "pkeys": [declared.rollup_key(w.declared) for w in used], "digest": digest}
     merged: dict[str, dict[str, Any]] = {}
+    ends = {w.device.id: w.end for w in used}
     with conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(_MERGE_SQL, params):
             if row["n_days"] == len(closed[row["device_id"]]) == row["cum_days"]:
                 row["daily"] = list(zip(row["count_days"] or [], row["count_readings"] or [], strict=True))
+                row["outage_list"] = [o for day in row["outage_days"] or [] for o in day] + (row["gap_outages"] or [])
+                if row["last_lead_time"] is not None and row["last_lead_time"] >= ends[row["device_id"]]:
+                    _unevaluate(row["qc_tests"], row["tail_spike"] or {})
                 merged[row["device_id"]] = row
     return closed, merged
+
+
+def _unevaluate(counts: dict[str, list[int]], spikes: dict[str, int]) -> None:
+    """The window ends before the reading after its last stored day: the spike tests of that day's
+    last reading, evaluated with it, were not evaluated (QARTOD flag 2), as the raw pass sees them.
+    (Had the reading's own flag changed, the day would have been recomputed: tail_needs_next.)"""
+    for test, flag in spikes.items():
+        suspect, fail, not_evaluated = counts.get(test, [0, 0, 0])
+        counts[test] = [suspect - (flag == 3), fail - (flag == 4), not_evaluated + 1]
 
 
 def device_parts(conn: psycopg.Connection, rubric: Rubric, tz: str, windows: list[DeviceWindow], now: datetime,
@@ -652,35 +723,41 @@ def merge(rubric: Rubric, w: DeviceWindow, parts: list[dict[str, Any]]) -> dict[
     tol = float(rubric.heartbeat.tolerance * interval)
     ws_e = w.start.timestamp()
     n_slots = math.floor((w.end.timestamp() - ws_e) / slot_s)
-    total = {k: 0 for k in ("readings", "valid", "complete", "suspect", "fail", "duplicates", "future", "skewed",
-                            "slots_hit", "inner_outages", "fixes", "hb_intervals", "hb_regular")}
+    sums = ("readings", "delivered", "valid", "complete", "suspect", "fail", "duplicates", "future", "skewed")
+    total = {k: 0 for k in (*sums, "slots_hit", "fixes", "hb_intervals", "hb_regular")}
     carried: dict[str, int] = {}
-    outage_sum = 0.0
+    qc_tests: dict[str, list[int]] = {}
+    outage_list: list[list[float]] = []
+    run_days: list[tuple[float | None, list[list[Any]]]] = []
     bat = [0.0] * 5
     lat: dict[int, int] = {}
     acc: dict[int, int] = {}
-    first_valid: datetime | None = None
-    last_valid: datetime | None = None
+    first_delivered: datetime | None = None
+    last_delivered: datetime | None = None
     last_slot: int | None = None
     last_hb: float | None = None
     for p in parts:
-        for k in ("readings", "valid", "complete", "suspect", "fail", "duplicates", "future", "skewed",
-                  "inner_outages"):
+        for k in sums:
             total[k] += p[k]
         for name, n in (p["carried"] or {}).items():
             carried[name] = carried.get(name, 0) + int(n)
+        for name, counts in p["qc_tests"].items():
+            qc_tests[name] = [a + int(b) for a, b in zip(qc_tests.get(name, [0, 0, 0]), counts, strict=True)]
+        outage_list += p["outage_list"] or []
+        if "run_days" in p:  # the stored days, merged in SQL: [first valid, next valid after the day, runs]
+            for first_ok, next_ok, runs in p["run_days"] or []:
+                run_days += [(first_ok, runs), (next_ok, [])]
+        else:
+            run_days.append((p["first_ok"].timestamp() if p["first_ok"] else None, p["fail_runs"] or []))
         total["slots_hit"] += p["slots_hit"]
-        outage_sum += p["inner_outage_s"]
-        if p["first_valid"] is not None:
-            if last_valid is not None:
-                gap = p["first_valid"].timestamp() - last_valid.timestamp()
-                if gap > outage_s:
-                    total["inner_outages"] += 1
-                    outage_sum += gap
+        if p["first_delivered"] is not None:
+            if last_delivered is not None:
+                if (p["first_delivered"] - last_delivered).total_seconds() > outage_s:
+                    outage_list.append([last_delivered.timestamp(), p["first_delivered"].timestamp()])
                 if p["first_slot"] == last_slot:
                     total["slots_hit"] -= 1
-            first_valid = first_valid or p["first_valid"]
-            last_valid, last_slot = p["last_valid"], p["last_slot"]
+            first_delivered = first_delivered or p["first_delivered"]
+            last_delivered, last_slot = p["last_delivered"], p["last_slot"]
         for i, k in enumerate(("bat_n", "bat_sx", "bat_sy", "bat_sxy", "bat_sxx")):
             bat[i] += p[k]
         total["fixes"] += p["fixes"] or 0
@@ -701,7 +778,13 @@ def merge(rubric: Rubric, w: DeviceWindow, parts: list[dict[str, Any]]) -> dict[
     denom = n * sxx - sx * sx
     slope = (n * sxy - sx * sy) / denom * 86400 if n >= 1 and denom != 0 else None
     tracker, switch = w.device.kind == "location_tracker", w.device.kind == "smart_switch"
-    return {**total, "first_valid": first_valid, "last_valid": last_valid, "inner_outage_s": outage_sum,
+    incidents = None
+    if rubric.quality is not None:
+        tests = delivery.counted_tests(rubric, qc_test_names(rubric, w.device.kind,
+                                                            declared.qc_metrics(rubric, w.device.kind, w.declared)))
+        incidents = join_runs(run_days, w.end.timestamp(), float(rubric.quality.incident_factor * interval), tests)
+    return {**total, "first_delivered": first_delivered, "last_delivered": last_delivered,
+            "outage_list": sorted(outage_list), "incidents": incidents, "qc_tests": qc_tests,
             "latency_p50": histogram.percentile(lat, 0.5), "latency_p95": histogram.percentile(lat, 0.95),
             "battery_slope": slope, "bat_n": n, "carried": carried,
             "fixes": total["fixes"] if tracker else None,

@@ -3,11 +3,16 @@
 Pooled ratios weigh every device by its own window, so late joiners count from their window start:
 
 - availability   = sum(slots hit) / sum(slots)
-- completeness   = sum(min(complete valid readings, expected)) / sum(expected)
-- QC shares      = sum(pass | suspect | fail readings) / sum(readings)
+- completeness   = sum(min(complete readings, expected)) / sum(expected)
+- QC shares      = sum(pass | suspect | fail readings) / sum(QC-counted readings) (scoring.delivery:
+                   v2 the delivered ones, v1 all)
 - p10 device     = 10th percentile over scored devices (linear interpolation between ranks, as
                    numpy.percentile's default) of availability and of completeness
 - MTTR           = sum(recovered outage time) / recovered outages; attrition = lost / scored devices
+- incidents      = quality incidents of all devices (v2; None under v1)
+
+Delivery and data quality are apart (v2): availability, completeness and outages count what was
+delivered, the quality component and the `max_qc_fail_share` gate what failed QC.
 
 Components (each 0..1): availability and completeness = (1 - p10_weight) x pooled + p10_weight x
 p10; quality = 1 - fail share - suspect share / 2 (at least 0); timeliness = share of devices whose
@@ -76,7 +81,7 @@ def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics])
 
     slots = sum(m.slots for m in metrics)
     expected = sum(m.expected for m in metrics)
-    readings = sum(m.readings for m in metrics)
+    readings = sum(m.qc_pass + m.qc_suspect + m.qc_fail for m in metrics)  # QC-counted (scoring.delivery)
     recovered = sum(m.recovered_outages for m in metrics)
     recovered_s = sum((m.mttr_s or 0.0) * m.recovered_outages for m in metrics)
     availabilities = [m.availability for m in metrics if m.availability is not None]
@@ -95,6 +100,8 @@ def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics])
         "qc_fail_share": sum(m.qc_fail for m in metrics) / readings if readings else None,
         "latency_p95_median_s": percentile(p95s, 0.5),
         "outages": float(sum(m.outages for m in metrics)),
+        "quality_incidents": (float(sum(len(m.quality_incidents or []) for m in metrics))
+                              if rubric.quality is not None else None),
         "mttr_s": recovered_s / recovered if recovered else None,
         "attrition": lost / scored if scored else None,
         "excluded_share": excluded / registered if registered else None,

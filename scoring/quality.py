@@ -18,8 +18,8 @@ and timestamp sanity from pilotlab: a device time later than the ingest time plu
 `timestamps.max_skew_s` is suspect (3).
 
 A reading's flag is the worst of its tests (QARTOD's aggregate precedence: fail > suspect > pass;
-"not evaluated" and "missing" do not count against it). A failed reading is not a *valid message*
-for availability, completeness and outages.
+"not evaluated" and "missing" do not count against it). What a failed reading still counts for
+(delivery under rubric v2, nothing but QC under v1) is scoring.delivery's business.
 
 Why SQL and not `ioos_qc` itself: ioos_qc works on numpy arrays in Python, so every reading would
 first have to leave the database. Measured once on this machine (bench/scoring.py, 1,000 devices x
@@ -65,6 +65,26 @@ def _lit(value: float) -> sql.Composable:
     return sql.Literal(float(value))
 
 
+TIMESTAMP_TESTS = ("ts__future", "ts__duplicate", "ts__skew")
+
+
+def _metric_tests(metric: str, qc: MetricQc) -> list[str]:
+    present = [("gross", True), ("spike", qc.spike is not None), ("roc", qc.rate_of_change is not None),
+               ("flat", qc.flat_line is not None)]
+    return [f"{metric}__{name}" for name, on in present if on]
+
+
+def _tested(rubric: Rubric, kind: str, tested: Collection[str] | None) -> list[tuple[str, MetricQc]]:
+    metrics: dict[str, MetricQc] = {str(k): v for k, v in rubric.qc.items()}.get(kind, {})  # type: ignore[assignment]
+    return [(m, qc) for m, qc in sorted(metrics.items()) if tested is None or m in tested]
+
+
+def qc_test_names(rubric: Rubric, kind: str, tested: Collection[str] | None = None) -> list[str]:
+    """The flag columns qc_columns makes, in its order: each tested metric's tests, then timestamps."""
+    return [name for metric, qc in _tested(rubric, kind, tested) for name in _metric_tests(metric, qc)] + list(
+        TIMESTAMP_TESTS)
+
+
 def qc_columns(rubric: Rubric, kind: str, interval_s: int, tested: Collection[str] | None = None) -> QcColumns:
     """The per-test flag columns of a device kind, for devices declaring `interval_s`, over the
     rubric's metrics of the kind (only those in `tested`, if given)."""
@@ -72,10 +92,7 @@ def qc_columns(rubric: Rubric, kind: str, interval_s: int, tested: Collection[st
     run_level: list[sql.Composable] = []
     flag_level: list[sql.Composable] = []
     names: list[str] = []
-    metrics: dict[str, MetricQc] = {str(k): v for k, v in rubric.qc.items()}.get(kind, {})  # type: ignore[assignment]
-    for metric, qc in sorted(metrics.items()):
-        if tested is not None and metric not in tested:
-            continue
+    for metric, qc in _tested(rubric, kind, tested):
         x = sql.Identifier(metric)
         prev, nxt, moved = (sql.Identifier(f"{metric}__{s}") for s in ("prev", "next", "moved"))
         window_level += [sql.SQL("lag({x}) OVER s AS {p}").format(x=x, p=prev),
@@ -121,12 +138,13 @@ def qc_columns(rubric: Rubric, kind: str, interval_s: int, tested: Collection[st
                 name=sql.Identifier(names[-1])))
 
     ts = rubric.timestamps
-    names += ["ts__future", "ts__duplicate", "ts__skew"]
+    names += TIMESTAMP_TESTS
     flag_level += [
         sql.SQL("CASE WHEN latency_s < {tol} THEN 4 ELSE 1 END AS ts__future").format(tol=_lit(-ts.future_tolerance_s)),
         sql.SQL("CASE WHEN prev_time = device_time THEN 4 ELSE 1 END AS ts__duplicate"),
         sql.SQL("CASE WHEN abs(latency_s) > {skew} THEN 3 ELSE 1 END AS ts__skew").format(skew=_lit(ts.max_skew_s)),
     ]
+    assert names == qc_test_names(rubric, kind, tested)
     return QcColumns(window_level, run_level, flag_level, names)
 
 

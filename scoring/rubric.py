@@ -1,9 +1,17 @@
 """The scoring rubric: a versioned YAML file (scoring/rubrics/v<N>.yaml) validated with pydantic.
 
 Everything that turns telemetry into a verdict and is a matter of policy lives in the rubric:
-window rules (burn-in, slot and outage factors), QARTOD parameters per device kind and metric,
-component weights, hard gates and bands. Its SHA-256 digest over the file's bytes goes into every
-reference record, so a reviewer knows exactly which rules produced a verdict.
+window rules (burn-in, slot and outage factors), what counts as delivered, QARTOD parameters per
+device kind and metric, quality incidents, component weights, hard gates and bands. Its SHA-256
+digest over the file's bytes goes into every reference record, so a reviewer knows exactly which
+rules produced a verdict.
+
+Versions: v2 (the default) keeps delivery and data quality apart — `delivery.counts: arrived`
+(every reading that arrived counts for availability, completeness and outages, whatever its QC
+flag), `delivery.completeness: per_measurement` (a profile device's completeness is the mean over
+its declared measurements) and `quality.incident_factor` (long runs of QC fails are quality
+incidents). v1 has no `delivery` or `quality` section and is still loaded and scored as it was:
+`counts: valid` (a failed reading was a missing one), `completeness: per_reading`, no incidents.
 
 A rubric that does not parse or validate raises `RubricError` naming the field, e.g.
 `rubric v1.yaml: gates.min_availability: Input should be less than or equal to 1`.
@@ -15,7 +23,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,7 +34,7 @@ from store.readings import KIND_NUMERIC
 
 Share = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
-DEFAULT_VERSION = "1"
+DEFAULT_VERSION = "2"
 
 
 class _Strict(BaseModel):
@@ -38,6 +46,20 @@ class WindowRules(_Strict):
     slot_factor: int = Field(ge=1, le=100)
     outage_factor: int = Field(ge=1, le=100)
     attrition_after_h: Positive
+
+
+class DeliveryRules(_Strict):
+    """What availability, completeness and outages count (scoring.delivery)."""
+
+    counts: Literal["valid", "arrived"]  # v1: valid readings only; v2: every reading that arrived
+    completeness: Literal["per_reading", "per_measurement"]
+
+
+V1_DELIVERY = DeliveryRules(counts="valid", completeness="per_reading")
+
+
+class QualityRules(_Strict):
+    incident_factor: int = Field(ge=1, le=100)  # a run of QC fails longer than this x interval is an incident
 
 
 class TimestampRules(_Strict):
@@ -140,6 +162,8 @@ class Bands(_Strict):
 class Rubric(_Strict):
     version: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     window: WindowRules
+    delivery: DeliveryRules = V1_DELIVERY
+    quality: QualityRules | None = None
     timestamps: TimestampRules
     timeliness: Timeliness
     heartbeat: Heartbeat
@@ -148,6 +172,16 @@ class Rubric(_Strict):
     p10_weight: Share
     gates: Gates
     bands: Bands
+
+    @model_validator(mode="after")
+    def _quality_apart(self) -> Rubric:
+        if self.delivery.counts == "arrived" and self.quality is None:
+            raise ValueError("delivery.counts 'arrived' needs a quality section (quality.incident_factor): "
+                             "QC fails are no longer outages, so their long runs must be incidents")
+        if self.delivery.counts == "valid" and self.quality is not None:
+            raise ValueError("quality incidents need delivery.counts 'arrived': with 'valid' a run of QC fails "
+                             "is an outage")
+        return self
 
     @model_validator(mode="after")
     def _known_metrics(self) -> Rubric:

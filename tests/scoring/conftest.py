@@ -60,14 +60,18 @@ class PilotBuilder:
         return profiles.new_version(self.conn, profile_id, _definition(kind, measurements)).version
 
     def series(self, device_id: str, start: str, count: int, step_s: int, values: str, *,
-               first_seq: int = 0, latency: str = "2 seconds", skip: str = "false") -> None:
+               first_seq: int = 0, latency: str = "2 seconds", latency_ms: str | None = None,
+               skip: str = "false") -> None:
         """Insert `count` telemetry readings i = 0..count-1 at start + i*step_s, seq = first_seq + i.
         `values` is a SQL select-list over i naming columns, e.g. "20 + (i % 7) * 0.1 AS temperature_c";
-        rows where the SQL condition `skip` holds are left out (an outage)."""
+        rows where the SQL condition `skip` holds are left out (an outage). Each arrives `latency`
+        after its device time, or `latency_ms` milliseconds, a SQL expression over i."""
         columns = [part.rsplit(" AS ", 1)[1].strip() for part in _split(values)]
+        delay = ("%(lat)s::interval" if latency_ms is None
+                 else f"({latency_ms.replace('%', '%%')}) * interval '1 millisecond'")
         query = (f"INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, {', '.join(columns)}) "
                  f"SELECT %(d)s, %(s)s + i, %(t)s::timestamptz + i * %(step)s * interval '1 second', "
-                 f"%(t)s::timestamptz + i * %(step)s * interval '1 second' + %(lat)s::interval, 'telemetry', 64, "
+                 f"%(t)s::timestamptz + i * %(step)s * interval '1 second' + {delay}, 'telemetry', 64, "
                  f"{values.replace('%', '%%')} FROM generate_series(0, %(n)s - 1) AS i WHERE NOT ({skip.replace('%', '%%')})")
         self.conn.execute(query.encode(),  # test-built SQL
                           {"d": device_id, "s": first_seq, "t": start, "step": step_s, "lat": latency, "n": count})

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scoring.metrics import DeviceMetrics, device_metrics
+from scoring.metrics import DeviceMetrics, Incident, Period, device_metrics
+from scoring.rubric import load_rubric
 from scoring.window import load_pilot, pilot_window
 from tests.scoring.conftest import ENV_OK
 
 END = datetime(2024, 1, 5, tzinfo=UTC)
+
+
+def _at(minute: int) -> datetime:
+    return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)
 
 
 def _metrics(db, rubric, pilot) -> dict[str, DeviceMetrics]:
@@ -37,9 +42,10 @@ def test_a_known_outage_costs_exactly_its_slots_and_messages_and_sets_mttr(db, r
     assert m.valid == 1410 and m.completeness == 1410 / 1440
     assert m.slots_hit == 470 and m.availability == 470 / 480          # slots 200..209 empty
     assert (m.outages, m.recovered_outages, m.mttr_s, m.lost) == (1, 1, 31 * 60.0, False)  # last 599, next 630
+    assert m.outage_periods == [Period(_at(599), _at(630), 31 * 60.0, False)]
 
 
-def test_duplicates_future_times_and_clock_skew_are_flagged_and_duplicates_do_not_count(db, rubric, make_pilot):
+def test_repeated_device_times_are_duplicates_and_future_times_and_clock_skew_fail_and_suspect(db, rubric, make_pilot):
     pilot = make_pilot()
     dev = pilot.device("env")
     pilot.series(dev, "2024-01-01Z", 1440, 60, ENV_OK)
@@ -47,24 +53,41 @@ def test_duplicates_future_times_and_clock_skew_are_flagged_and_duplicates_do_no
     pilot.series(dev, "2024-01-01T10:00:30Z", 4, 600, ENV_OK, first_seq=6000, latency="-10 minutes")  # 4 from the future
     pilot.series(dev, "2024-01-01T12:00:30Z", 3, 600, ENV_OK, first_seq=7000, latency="2 hours")       # 3 skewed
     m = _metrics(db, rubric, pilot)[dev]
-    assert (m.duplicates, m.future, m.skewed) == (5, 4, 3)
-    assert m.readings == 1452
-    assert m.qc_fail >= 9 and m.valid == 1440 + 3 - (m.qc_fail - 9)
+    assert (m.readings, m.duplicates, m.future, m.skewed) == (1452, 5, 4, 3)
+    # a repeat is not delivered again and is no QC fail; the future ones fail QC but were delivered
+    assert (m.delivered, m.qc_fail, m.qc_suspect, m.qc_pass, m.valid) == (1447, 4, 3, 1440, 1443)
+    assert m.qc_tests["ts__future"] == {"pass": 1443, "suspect": 0, "fail": 4, "not_evaluated": 0}
+    assert m.qc_tests["ts__skew"] == {"pass": 1444, "suspect": 3, "fail": 0, "not_evaluated": 0}
+    assert "ts__duplicate" not in m.qc_tests
     assert m.completeness == 1.0  # capped
 
 
-def test_a_stuck_sensor_fails_flat_line_and_its_silence_in_valid_readings_is_an_outage(db, rubric, make_pilot):
+# humidity stuck at 49 for 8 h (readings 600..1079): flat-line suspect after 3 h, fail after 6 h
+STUCK = "20 + (i % 7) * 0.1 AS temperature_c, CASE WHEN i BETWEEN 600 AND 1079 THEN 49 ELSE 50 + (i % 5) END AS humidity_pct"
+
+
+def test_a_stuck_sensor_fails_flat_line_as_a_quality_incident_not_an_outage(db, rubric, make_pilot):
     pilot = make_pilot()
     dev = pilot.device("env")
-    # humidity stuck at 49 for 8 h (readings 600..1079): flat-line suspect after 3 h, fail after 6 h
-    values = ("20 + (i % 7) * 0.1 AS temperature_c, "
-              "CASE WHEN i BETWEEN 600 AND 1079 THEN 49 ELSE 50 + (i % 5) END AS humidity_pct")
-    pilot.series(dev, "2024-01-01Z", 1440, 60, values)
+    pilot.series(dev, "2024-01-01Z", 1440, 60, STUCK)
     m = _metrics(db, rubric, pilot)[dev]
     # reading i of the run has i - 600 flat steps behind it: suspect from 180 (3 h / 60 s), fail from 360:
     # suspect i = 780..959 (180), fail i = 960..1079 (120)
     assert (m.qc_fail, m.qc_suspect) == (120, 180)
+    assert (m.delivered, m.availability, m.completeness, m.outages) == (1440, 1.0, 1.0, 0)  # it reported on time
+    # from the first failed reading (960) to the next valid one (1080)
+    assert m.quality_incidents == [Incident(_at(960), _at(1080), 120 * 60.0, False, ["humidity_pct__flat"])]
+
+
+def test_under_rubric_v1_a_stuck_sensors_silence_in_valid_readings_is_still_an_outage(db, make_pilot):
+    v1 = load_rubric(version="1")
+    pilot = make_pilot()
+    dev = pilot.device("env")
+    pilot.series(dev, "2024-01-01Z", 1440, 60, STUCK)
+    m = _metrics(db, v1, pilot)[dev]
+    assert (m.qc_fail, m.qc_suspect, m.valid, m.delivered) == (120, 180, 1320, 1320)
     assert m.outages == 1 and m.mttr_s == 121 * 60.0  # last valid 959, next valid 1080
+    assert m.completeness == 1320 / 1440 and m.quality_incidents is None
 
 
 def test_battery_projection_from_the_trend_against_the_claimed_life(db, rubric, make_pilot):
@@ -101,6 +124,7 @@ def test_planned_decommission_is_excluded_and_unplanned_silence_counts_down_to_t
     assert (m.availability, m.completeness) == (1 / 3, 1 / 3)
     assert (m.outages, m.recovered_outages, m.lost) == (1, 0, True)
     assert m.down_s == 2 * 86400 + 60  # from the last reading (23:59) to the end
+    assert m.outage_periods == [Period(_at(1439), datetime(2024, 1, 4, tzinfo=UTC), 2 * 86400 + 60.0, True)]
 
 
 def test_tracker_fix_rate_and_accuracy_and_switch_heartbeat_regularity(db, rubric, make_pilot):

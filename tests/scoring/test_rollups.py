@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -38,6 +38,11 @@ ENV = ("CASE WHEN i = 2879 THEN 45 WHEN i = 2880 THEN 44 ELSE 20 + (i % 7) * 0.1
 TRACKER = ("CASE WHEN i % 4 = 0 THEN 'none' ELSE '3d' END AS fix_type, "
            "CASE WHEN i % 4 = 0 THEN NULL ELSE 3 + (i % 11) * 1.7 END AS accuracy_m, 80 - i * 0.0005 AS battery_pct")
 SWITCH = "true AS relay_on, 10 + (i % 3) AS power_w, i AS energy_wh, 'heartbeat' AS trigger"
+
+
+def _minute(i: int) -> datetime:
+    """The time of reading i of a series started at 2024-01-01 00:00 Seoul, at 60 s."""
+    return datetime(2023, 12, 31, 15, tzinfo=UTC) + timedelta(minutes=i)
 
 
 def _assert_same(summed: list[DeviceMetrics], raw: list[DeviceMetrics]) -> None:
@@ -89,8 +94,11 @@ def test_summaries_give_the_raw_metrics_across_midnights_outages_spikes_flat_lin
     full, _ = _both(db, rubric.rubric, seoul_pilot, datetime.fromisoformat("2024-01-05T00:00+09:00"))
     env = {m.device_id: m for m in full}[env_id]
     assert {m.device_id: m for m in summed}[env_id].qc_fail == 1  # 23:58, next to the spike; 23:59 not evaluated
-    assert env.qc_fail == 4 + 121 + 1 and env.qc_suspect >= 180   # spikes, flat line after midnight, duplicate
-    assert (env.recovered_outages, env.mttr_s) == (3, (31 + 5 + 122) * 60 / 3)
+    assert env.qc_fail == 4 + 121 and env.qc_suspect >= 180   # spikes, flat line after midnight (a repeat is no fail)
+    assert (env.recovered_outages, env.mttr_s, env.duplicates) == (1, 31 * 60, 1)  # the silence only
+    # the runs of QC fails are quality incidents (v2), to the next valid reading: 2878..2881 and 4360..4480
+    assert [(i.start, i.duration_s, i.tests) for i in env.quality_incidents or []] == [
+        (_minute(2878), 4 * 60, ["temperature_c__spike"]), (_minute(4360), 121 * 60, ["humidity_pct__flat"])]
     assert env.battery_slope_pct_per_day == pytest.approx(-1.44)
     rows = db.execute("SELECT count(*), count(DISTINCT day) FROM scoring_day WHERE device_id LIKE %s",
                       (f"{seoul_pilot.pilot_id}-%",)).fetchone()
@@ -136,8 +144,9 @@ def test_late_data_for_a_summarised_day_recomputes_that_day_and_reuses_the_other
     filled = {m.device_id: m for m in summed}[env]
     cum = db.execute("SELECT cum_days, cum_lat_counts FROM scoring_day WHERE device_id = %s AND day = '2024-01-04'",
                      (env,)).fetchone()
-    assert (cum[0], sum(cum[1])) == (4, filled.valid)  # running histogram carried past the rebuilt day
-    assert (filled.recovered_outages, filled.mttr_s) == (4, (6 + 22 + 5 + 122) * 60 / 4)  # 31 min -> 6 + 22
+    # running latency histogram (delivered readings not from the future) carried past the rebuilt day
+    assert (cum[0], sum(cum[1])) == (4, filled.delivered - filled.future)
+    assert (filled.recovered_outages, filled.mttr_s) == (2, (6 + 22) * 60 / 2)  # 31 min -> 6 + 22
 
 
 def test_a_pilot_scored_before_its_first_day_closes_is_computed_from_raw_rows(db, rubric, make_pilot):

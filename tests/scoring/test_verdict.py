@@ -81,10 +81,29 @@ def test_days_and_daily_counts_are_in_the_pilots_time_zone(db, rubric, make_pilo
     assert result.daily_counts == [[dev, "2024-01-01", 288], [dev, "2024-01-02", 288]]
 
 
+def test_rubric_v2_is_the_default_and_v1_still_loads_with_its_own_rules():
+    v2, v1 = load_rubric(), load_rubric(version="1")
+    assert (v2.source, v2.rubric.version, v1.source, v1.rubric.version) == ("v2.yaml", "2", "v1.yaml", "1")
+    assert (v2.rubric.delivery.counts, v2.rubric.delivery.completeness) == ("arrived", "per_measurement")
+    assert (v1.rubric.delivery.counts, v1.rubric.delivery.completeness, v1.rubric.quality) == (
+        "valid", "per_reading", None)
+    # v1's bytes are unchanged: the digest its records name
+    assert v1.sha256 == "1bdfe3f6c6f64d22389d95b654189c69f7d41d70784a7af717b6d8e0f8cba403"
+
+
+def test_delivery_counting_arrivals_needs_quality_incidents_and_counting_valid_ones_refuses_them():
+    v2 = (Path(__file__).parents[2] / "scoring" / "rubrics" / "v2.yaml").read_text()
+    without = v2.replace("quality:\n  incident_factor: 3", "")
+    with pytest.raises(RubricError, match=r"delivery.counts 'arrived' needs a quality section"):
+        load_rubric_bytes(without.encode(), "bad.yaml")
+    with pytest.raises(RubricError, match=r"quality incidents need delivery.counts 'arrived'"):
+        load_rubric_bytes(v2.replace("counts: arrived", "counts: valid").encode(), "bad.yaml")
+    with pytest.raises(RubricError, match=r"delivery.completeness: Input should be 'per_reading' or 'per_measurement'"):
+        load_rubric_bytes(v2.replace("completeness: per_measurement", "completeness: per_day").encode(), "bad.yaml")
+
+
 def test_a_rubric_that_does_not_validate_is_refused_naming_the_field(tmp_path: Path):
-    text = Path(load_rubric().source).name
-    assert text == "v1.yaml"
-    good = (Path(__file__).parents[2] / "scoring" / "rubrics" / "v1.yaml").read_text()
+    good = (Path(__file__).parents[2] / "scoring" / "rubrics" / "v2.yaml").read_text()
     with pytest.raises(RubricError, match=r"gates\.min_availability: Input should be less than or equal to 1"):
         load_rubric_bytes(good.replace("min_availability: 0.95", "min_availability: 95").encode(), "bad.yaml")
     with pytest.raises(RubricError, match=r"qc\.env_sensor\.temperature_c: .*user_span must lie within sensor_span"):
