@@ -137,3 +137,24 @@ RULES: dict[tuple[str, str], Rule] = {
 def rule_for(method: str, path: str) -> Rule | None:
     """The declared rule of an endpoint (HEAD follows GET); None if it declares none."""
     return RULES.get(("GET" if method == "HEAD" else method, path))
+
+
+# The web pages (api.pages), mounted under /ui: a page session is made from an API key and carries its
+# role and scope, so each page takes the rule of the API it shows. Public pages need no session.
+PAGES: dict[tuple[str, str], Rule] = {
+    ("GET", "/ui/"): PUBLIC,                         # a redirect to the overview
+    ("GET", "/ui/signin"): PUBLIC,
+    ("POST", "/ui/signin"): PUBLIC,
+    ("GET", "/ui/signin/link/{token}"): PUBLIC,
+    ("POST", "/ui/signin/link"): PUBLIC,
+    ("POST", "/ui/signout"): PUBLIC,
+    ("GET", "/ui/verify"): PUBLIC,                    # checks a record file in the browser, no upload
+    ("GET", "/ui/pilots"): READ_RESULTS,              # overview: scores and verdicts, as GET /scores
+    ("GET", "/ui/pilots/{pilot_id}"): READ_RESULTS,   # one pilot: its latest score and records
+    ("GET", "/ui/records/{record_id}"): READ_RESULTS,  # a record file (or its bundle), as GET /records/{id}
+}
+
+
+def page_rule_for(method: str, path: str) -> Rule | None:
+    """The declared rule of a page (HEAD follows GET); None if it declares none."""
+    return PAGES.get(("GET" if method == "HEAD" else method, path))

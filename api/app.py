@@ -69,8 +69,8 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     from api import auth, limits  # API keys and roles, request-body limit (issue 6)
     from api.routes import access
 
-    app = FastAPI(title="pilotlab", version=__version__, description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan, dependencies=[Depends(auth.authorize)])
+    app = FastAPI(title="pilotlab", version=__version__, description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan,
+                  dependencies=[Depends(auth.authorize)], docs_url=None, redoc_url=None)  # docs: api.pages.docs, offline
     app.state.settings = settings
     errors.install(app)
     metrics.install(app)
@@ -84,4 +84,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
 
     scoring.install(app, settings)
     auth.document_public_routes(app)
+    from api import pages  # web pages, sign-in and the offline API docs (issue 16)
+
+    pages.install(app)
     return app
