@@ -3,7 +3,9 @@
 Pooled ratios weigh every device by its own window, so late joiners count from their window start:
 
 - availability   = sum(slots hit) / sum(slots)
-- completeness   = sum(min(complete readings, expected)) / sum(expected)
+- completeness   = sum(completeness numerator) / sum(expected) (scoring.metrics.completeness: per
+                   reading min(complete, expected); per measurement the mean over the declared
+                   measurements of min(carried, expected))
 - QC shares      = sum(pass | suspect | fail readings) / sum(QC-counted readings) (scoring.delivery:
                    v2 the delivered ones, v1 all)
 - p10 device     = 10th percentile over scored devices (linear interpolation between ranks, as
@@ -92,7 +94,7 @@ def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics])
     pooled: dict[str, float | None] = {
         "availability": sum(m.slots_hit for m in metrics) / slots if slots else None,
         "availability_p10": percentile(availabilities, 0.10),
-        "completeness": sum(min(m.complete, m.expected) for m in metrics) / expected if expected else None,
+        "completeness": sum(m.completeness_numerator for m in metrics) / expected if expected else None,
         "completeness_p10": percentile(completenesses, 0.10),
         "delivery_ratio_mean": _mean(delivery),
         "qc_pass_share": sum(m.qc_pass for m in metrics) / readings if readings else None,

@@ -15,8 +15,11 @@ contract's required fields, so each of its delivered readings is complete):
 Delivery
 - availability   = slots with >= 1 delivered reading / floor(W / (k * interval)); slot i covers
                    [start + i*k*interval, start + (i+1)*k*interval); a partial last slot is not counted
-- completeness   = min(1, complete readings / floor(W / interval)); delivered readings have
-                   distinct device times
+- completeness   = min(1, complete readings / expected), expected = floor(W / interval) (per
+                   reading; v1, and v2 without a profile); v2 for a device whose profile declares
+                   telemetry measurements M: mean over m in M of min(1, delivered readings carrying m
+                   / expected) (per measurement: a device alternating reports, relay state in one and
+                   power in the next, is not scored ~0). Delivered readings have distinct device times
 - outages        = silences in delivered readings longer than o * interval: between consecutive
                    ones, from the window start to the first and from the last to the window end.
                    One definition for all: an outage runs from the last delivered reading before it
@@ -109,6 +112,8 @@ class DeviceMetrics:
     slots_hit: int
     availability: float | None
     completeness: float | None
+    completeness_rule: str
+    completeness_numerator: float
     delivery_ratio: float | None
     latency_p50_s: float | None
     latency_p95_s: float | None
@@ -139,6 +144,7 @@ class DeviceMetrics:
     profile_version: int | None
     declared_measurements: list[str] | None
     measurement_shares: dict[str, float | None] | None
+    measurement_carried: dict[str, int] | None
 
     @property
     def kind_specific(self) -> float | None:
@@ -393,7 +399,8 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
     battery_ratio, battery_reason = _battery(slope, projected, int(row.get("bat_n") or 0), d.claimed_battery_days,
                                              declared.declares_battery(d.kind, w.declared))
     telemetry = declared.declared_telemetry(d.kind, w.declared)
-    carried: dict[str, int] = row.get("carried") or {}
+    carried = {m: int((row.get("carried") or {}).get(m) or 0) for m in telemetry or ()}
+    rule, numerator = completeness(rubric, expected, complete, carried)
 
     qc_base = delivered if delivery.arrived(rubric) else readings
     suspect, fail = int(row.get("suspect") or 0), int(row.get("fail") or 0)
@@ -405,7 +412,8 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
         readings=readings, delivered=delivered, valid=valid, complete=complete, expected=expected, slots=slots,
         slots_hit=int(row.get("slots_hit") or 0),
         availability=_ratio(int(row.get("slots_hit") or 0), slots),
-        completeness=min(1.0, complete / expected) if expected else None,
+        completeness=numerator / expected if expected else None, completeness_rule=rule,
+        completeness_numerator=numerator,
         delivery_ratio=delivery_ratio,
         latency_p50_s=row.get("latency_p50"), latency_p95_s=row.get("latency_p95"),
         qc_pass=qc_base - suspect - fail, qc_suspect=suspect, qc_fail=fail,
@@ -425,9 +433,23 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
         profile_id=w.declared.profile_id if w.declared else None,
         profile_version=w.declared.version if w.declared else None,
         declared_measurements=sorted(w.declared.measurements) if w.declared else None,
-        measurement_shares=({m: _ratio(int(carried.get(m) or 0), delivered) for m in telemetry}
-                            if telemetry is not None else None),
+        measurement_shares=({m: _ratio(carried[m], delivered) for m in telemetry} if telemetry is not None else None),
+        measurement_carried=carried if telemetry is not None else None,
     )
+
+
+def completeness(rubric: Rubric, expected: int, complete: int, carried: dict[str, int]) -> tuple[str, float]:
+    """The rule that applies and completeness's numerator (completeness = numerator / expected).
+
+    per_reading: min(complete readings, expected). per_measurement (rubric v2), for a device whose
+    profile declares telemetry measurements M (`carried`: delivered readings carrying each):
+    sum over M of min(carried, expected) / |M|, so completeness = mean over M of min(1, carried /
+    expected). A device that alternates reports (relay state in one, power in the next: each a
+    reading) is complete when each measurement arrives as often as its declared interval says;
+    the reading rule would count none of its readings complete."""
+    if rubric.delivery.completeness == "per_measurement" and carried:
+        return "per_measurement", sum(min(n, expected) for n in carried.values()) / len(carried)
+    return "per_reading", float(min(complete, expected))
 
 
 def _battery(slope: float | None, projected: float | None, readings: int, claimed: float | None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from scoring.metrics import reading_flags
+from scoring.rubric import load_rubric
 from scoring.scorer import score_pilot
 from scoring.window import load_pilot, pilot_window
 
@@ -30,20 +31,48 @@ def test_a_reading_is_complete_when_it_carries_every_measurement_its_profile_ver
     pilot.series(profiled, "2024-01-01Z", 1440, 60, f"{TEMPERATURE}, {HUMIDITY_GAPS}, {VERSIONS}")
     pilot.series(plain, "2024-01-01Z", 1440, 60, f"{TEMPERATURE}, {HUMIDITY_GAPS}")
 
+    v1 = _devices(score_pilot(db, pilot.pilot_id, load_rubric(version="1")))
+    # profile version 1 declares temperature only: its 480 readings are complete; version 2 and the
+    # readings no profile version read (held to the device's current version, 2) lack humidity on 120 each
+    assert (v1[profiled].valid, v1[profiled].complete, v1[profiled].expected) == (1440, 1440 - 240, 1440)
+    assert (v1[profiled].completeness, v1[profiled].completeness_rule) == (1200 / 1440, "per_reading")
+    assert v1[profiled].availability == 1.0 and v1[profiled].outages == 0  # valid readings, not complete ones
+    assert (v1[profiled].profile_id, v1[profiled].profile_version) == (model, 2)
+    assert v1[profiled].declared_measurements == ["humidity_pct", "temperature_c"]
+    assert v1[profiled].measurement_shares == {"humidity_pct": 1080 / 1440, "temperature_c": 1.0}
+    # without a profile every valid reading is complete, as the contract's required fields are there
+    assert (v1[plain].complete, v1[plain].completeness) == (1440, 1.0)
+    assert (v1[plain].profile_id, v1[plain].declared_measurements, v1[plain].measurement_shares) == (None, None, None)
+
+    # rubric v2 holds a profile device to each measurement its current version declares
     result = score_pilot(db, pilot.pilot_id, rubric)
     m = _devices(result)
-    # v1 declares temperature only: its 480 readings are complete; v2 and the readings no profile
-    # version read (held to the device's current version, v2) lack humidity on 120 each
-    assert (m[profiled].valid, m[profiled].complete, m[profiled].expected) == (1440, 1440 - 240, 1440)
-    assert m[profiled].completeness == 1200 / 1440
-    assert m[profiled].availability == 1.0 and m[profiled].outages == 0  # valid readings, not complete ones
-    assert (m[profiled].profile_id, m[profiled].profile_version) == (model, 2)
-    assert m[profiled].declared_measurements == ["humidity_pct", "temperature_c"]
-    assert m[profiled].measurement_shares == {"humidity_pct": 1080 / 1440, "temperature_c": 1.0}
-    # without a profile every valid reading is complete, as the contract's required fields are there
-    assert (m[plain].complete, m[plain].completeness) == (1440, 1.0)
-    assert (m[plain].profile_id, m[plain].declared_measurements, m[plain].measurement_shares) == (None, None, None)
-    assert result.fleet.pooled["completeness"] == (1200 + 1440) / (2 * 1440)
+    assert m[profiled].measurement_carried == {"humidity_pct": 1080, "temperature_c": 1440}
+    assert (m[profiled].completeness_rule, m[profiled].completeness) == ("per_measurement", (1080 / 1440 + 1) / 2)
+    assert (m[plain].completeness_rule, m[plain].completeness) == ("per_reading", 1.0)
+    assert result.fleet.pooled["completeness"] == ((1080 + 1440) / 2 + 1440) / (2 * 1440)
+
+
+def test_a_device_alternating_reports_is_complete_per_measurement_as_its_declared_interval_says(
+        db, rubric, make_pilot):
+    pilot = make_pilot()
+    r809a = pilot.profile("r809a", "smart_switch", ["relay_on", "power_w"])
+    # every 60 s a report, alternating: the relay's state (power_w NULL), then the power (relay_on NULL)
+    per_cycle = pilot.device("cycle", "smart_switch", 120, profile=r809a)  # declared: both every 120 s
+    per_report = pilot.device("report", "smart_switch", 60, profile=r809a)  # declared: a report every 60 s
+    alternating = ("CASE WHEN i % 2 = 0 THEN true END AS relay_on, "
+                   "CASE WHEN i % 2 = 1 THEN 100 + (i % 7) END AS power_w, 1 AS profile_version")
+    for device in (per_cycle, per_report):
+        pilot.series(device, "2024-01-01Z", 1440, 60, alternating)
+
+    m = _devices(score_pilot(db, pilot.pilot_id, rubric))
+    assert (m[per_cycle].complete, m[per_cycle].expected) == (0, 720)  # no reading carries both
+    assert m[per_cycle].measurement_carried == {"power_w": 720, "relay_on": 720}
+    assert (m[per_cycle].completeness, m[per_cycle].availability) == (1.0, 1.0)
+    assert (m[per_report].expected, m[per_report].completeness) == (1440, 0.5)  # each measurement every 120 s
+    assert m[per_report].qc_tests["power_w__gross"] == {"pass": 720, "suspect": 0, "fail": 0, "not_evaluated": 720}
+    v1 = _devices(score_pilot(db, pilot.pilot_id, load_rubric(version="1")))
+    assert (v1[per_cycle].completeness, v1[per_report].completeness) == (0.0, 0.0)  # the reading rule: ~0
 
 
 def test_a_tracker_reporting_no_fix_carries_its_position_measurements_by_saying_so(db, rubric, make_pilot):
@@ -58,6 +87,7 @@ def test_a_tracker_reporting_no_fix_carries_its_position_measurements_by_saying_
     m = _devices(score_pilot(db, pilot.pilot_id, rubric))[tracker]
     no_accuracy = sum(1 for i in range(1440) if i % 4 != 0 and i % 10 == 1)
     assert (m.valid, m.complete) == (1440, 1440 - no_accuracy)
+    assert m.completeness == ((1440 - no_accuracy) + 3 * 1440) / 4 / 1440  # accuracy_m, fix_type, lat, lon
     assert m.fix_rate == 0.75  # the missing fixes are the fix rate's business, not completeness's
     assert m.measurement_shares == {"accuracy_m": (1440 - no_accuracy) / 1440, "fix_type": 1.0, "lat": 1.0, "lon": 1.0}
 
@@ -116,6 +146,6 @@ def test_a_declared_battery_that_is_never_reported_scores_zero_with_a_reason(db,
     assert m[silent].battery_reason is not None and "never" in m[silent].battery_reason
     assert m[silent].battery_slope_pct_per_day is None and m[silent].measurement_shares == {
         "battery_pct": 0.0, "temperature_c": 1.0}
-    assert (m[silent].complete, m[silent].completeness) == (0, 0.0)  # no reading carries battery_pct
+    assert (m[silent].complete, m[silent].completeness) == (0, 0.5)  # no reading carries battery_pct
     assert (m[draining].battery_ratio, m[draining].battery_reason) == (1.0, None)  # steady: meets the claim
     assert result.fleet.components["battery"] == 0.5  # the silent battery counts, as 0
