@@ -157,6 +157,9 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
 
     _start_link_simulators(mqtt_url, str(pilot.pilot_id), stack)
 
+    from api.pages.signin_links import demo_link  # the web pages (issue 16): a one-time link signs the admin in
+
+    signin_link = demo_link(database_url, api_key, base)
     device_ids = [str(d) for d in pilot.device_ids]
     first = device_ids[0] if device_ids else "<device-id>"
     _say("\n".join([
@@ -178,6 +181,7 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
         f"  score      {base}/pilots/{pilot.pilot_id}/score   (records: POST {base}/pilots/{pilot.pilot_id}/records)",
         f"  CLI        {_pilotlab_command()} score {pilot.pilot_id}   (another terminal, this directory: uses this "
         f"demo's database, rubric and signing key, from {_shown(state_file)})",
+        f"  web pages  {signin_link}   (open in a browser, click Sign in: the demo admin; one-time, for 24 h)",
     ]))
 
     while True:

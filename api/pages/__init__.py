@@ -7,7 +7,7 @@ docs' from the fastapi-offline package): the pages work with no internet. `insta
                    role matrix and its OpenAPI stay the API's): sign-in (signin.py), the pilots
                    overview (overview.py), a pilot (pilot_page.py), record files
                    (record_files.py), the public verification page (verify.py), static files;
-    /docs, /redoc  the API's docs, offline (docs.py);
+    /docs          the API's docs (Swagger UI), offline (docs.py);
     /              a redirect to the overview.
 
 Who sees what: access.policy.PAGES, checked by guard.authorize_page before every page, with the

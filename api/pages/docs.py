@@ -1,14 +1,15 @@
-"""The API's docs, offline: Swagger UI at /docs and ReDoc at /redoc, their scripts and styles
-served by pilotlab from the fastapi-offline package (which vendors the Swagger UI 5 and ReDoc
-builds FastAPI's own pages load from a CDN). Only its static files are used: its FastAPIOffline
-class would declare /docs as an API route, under the app-wide API key check."""
+"""The API's docs, offline: Swagger UI at /docs, its script and style served by pilotlab from the
+fastapi-offline package (which vendors the Swagger UI 5 build FastAPI's own page loads from a
+CDN). Only its static files are used: its FastAPIOffline class would declare /docs as an API
+route, under the app-wide API key check. No /redoc: ReDoc's page still fetches its logo from
+its CDN."""
 
 from __future__ import annotations
 
 from importlib.resources import files
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -27,11 +28,4 @@ def install(app: FastAPI) -> None:
                                    swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{root}{ASSETS}/favicon.png")
 
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=title,
-                              redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{root}{ASSETS}/favicon.png", with_google_fonts=False)
-
     app.add_route("/docs", swagger, include_in_schema=False)
-    app.add_route("/redoc", redoc, include_in_schema=False)
