@@ -25,6 +25,16 @@ const log = {
 
 const result = document.getElementById("result");
 
+// A record's moment in its pilot's time zone (the record names it), e.g. "2026-03-02 09:00 GMT+9 (Asia/Seoul)".
+function when(iso, zone) {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+  try {
+    return `${new Intl.DateTimeFormat("sv-SE", { ...options, timeZone: zone || "UTC" }).format(new Date(iso))} (${zone || "UTC"})`;
+  } catch {
+    return `${iso} (UTC)`;
+  }
+}
+
 function show(valid, title, lines) {
   result.hidden = false;
   result.dataset.valid = String(valid);
@@ -51,7 +61,7 @@ async function check(file) {
     const r = outcome.record;
     show(true, `Valid: ${file.name}`, [
       `Pilot ${r.pilot?.name ?? ""} (${r.pilot?.id ?? "?"}) of ${r.firm?.name ?? "?"}: verdict ${r.verdict}, score ${r.score}`,
-      `Window ${r.window?.start} → ${r.window?.end} (UTC); issued ${r.issued_at} (UTC)`,
+      `Window ${when(r.window?.start, r.pilot?.timezone)} → ${when(r.window?.end, r.pilot?.timezone)}; issued ${when(r.issued_at, r.pilot?.timezone)}`,
       ...outcome.steps.map((step) => `✓ ${step}`),
     ]);
   } catch (error) {

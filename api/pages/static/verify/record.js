@@ -8,7 +8,8 @@ import { equal, hex, hexHash, sha256 } from "./bytes.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
 import { importPublicKey, signs } from "./signatures.js";
 
-export const RECORD_FORMAT = "pilotlab-reference-record/1";
+// the record formats scoring.records.verify accepts (RECORD_FORMATS there)
+export const RECORD_FORMATS = ["pilotlab-reference-record/1", "pilotlab-reference-record/2"];
 export const BUNDLE_FORMAT = "pilotlab-record-bundle/1";
 export const TREE_HEAD_FORMAT = "pilotlab-tree-head/1";
 
@@ -55,8 +56,8 @@ async function checkRecord(bytes, key, steps) {
   if (!await signs(key, signature.value, canonicalBytes(record))) {
     throw new Invalid("the signature does not match the record: it was altered or signed by another key");
   }
-  if (!isObject(record) || record.format !== RECORD_FORMAT) {
-    throw new Invalid(`record.format is not "${RECORD_FORMAT}"`);
+  if (!isObject(record) || !RECORD_FORMATS.includes(record.format)) {
+    throw new Invalid(`record.format is not one of ${RECORD_FORMATS.join(", ")}`);
   }
   steps.push(`the record's Ed25519 signature holds (key ${key.keyId})`);
   return record;
