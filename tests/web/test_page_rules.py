@@ -26,8 +26,8 @@ from tests.web.conftest import Site
 def page_routes() -> list[tuple[str, str]]:
     app = create_app(Settings(database_url="postgresql://unused"))
     pages = next(r for r in app.routes if isinstance(r, Mount) and r.path == PREFIX)
-    return sorted((method, PREFIX + rc.path) for rc in fastapi.routing.iter_route_contexts(pages.routes)
-                  if isinstance(rc.original_route, APIRoute) for method in rc.original_route.methods)
+    return sorted((method, f"{PREFIX}{rc.path}") for rc in fastapi.routing.iter_route_contexts(pages.routes)
+                  if isinstance(rc.original_route, APIRoute) for method in rc.original_route.methods or ())
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,8 @@ def session_of(site: Site, own: dict[str, str]) -> Iterator[Callable[[ApiRole], 
     clients: list[httpx.Client] = []
 
     def signed_in(role: ApiRole) -> httpx.Client:
-        scope = {ApiRole.FIRM: {"firm_id": own["firm_id"]}, ApiRole.PILOT_MANAGER: {"pilot_ids": [own["pilot_id"]]}}
+        scope: dict[ApiRole, dict[str, object]] = {ApiRole.FIRM: {"firm_id": own["firm_id"]},
+                                                   ApiRole.PILOT_MANAGER: {"pilot_ids": [own["pilot_id"]]}}
         token = site.key(role.value, **scope.get(role, {}))
         with psycopg.connect(site.database_url, autocommit=True) as conn:
             cookie = sessions.start(conn, token.split("_")[1])
