@@ -206,11 +206,12 @@ class MqttSource:
         connection = self._connection
         self._client.ack_all([m.mid for m in batch if m.connection == connection and m.qos == 1])
 
-    def recover(self) -> None:
-        """After a hand-off refusal: once nothing of that connection waits in the hand-off (all of
-        it stored and acked), reconnect, so the broker resends what was refused."""
+    def recover(self, taken: Sequence[Inbound] = ()) -> None:
+        """After a hand-off refusal: once nothing of that connection waits in the hand-off or among
+        `taken` (taken from it, not yet acked), reconnect, so the broker resends what was refused."""
         refused = self._refused_on
-        if refused and refused == self._connection and not self._handoff.holds(refused):
+        if (refused and refused == self._connection and not self._handoff.holds(refused)
+                and not any(message.connection == refused for message in taken)):
             self._refused_on = -refused  # requested once per connection
             log.info("%sreconnecting to %s to get back the messages the hand-off refused", self._prefix, self.endpoint)
             self._client.request_reconnect()

@@ -239,10 +239,12 @@ class IngestWorker:
         if not self._settle(stop):
             return  # stopping during an outage: this batch stays unacknowledged, the broker redelivers it
         if decoded is None or self._writer is None:
-            self._store_and_ack(batch, stop)
+            if self._store_and_ack(batch, stop):
+                self._recover_refused()
             return
         reasons = Counter(d.reason.value for d in decoded.dead_letters)
         self._in_flight = InFlight(batch, reasons, self._write_thread.submit(self._writer.write, decoded), started)
+        self._recover_refused()
 
     def _settle(self, stop: threading.Event | None) -> bool:
         """Wait for the batch in flight: ack it once committed, or write it again the serial way.
@@ -295,7 +297,6 @@ class IngestWorker:
                     return False
                 delay = min(delay * 2, RETRY_MAX_S)
         self._acked(batch, result, reasons, started)
-        self._recover_refused()
         return True
 
     def _acked(self, batch: list[Inbound], result: WriteResult, reasons: Counter[str], started: float) -> None:
@@ -344,9 +345,11 @@ class IngestWorker:
             self._conn.rollback()
 
     def _recover_refused(self) -> None:
-        """Sources whose messages a full hand-off refused reconnect once the rest is stored."""
+        """Sources whose messages a full hand-off refused reconnect once the rest is stored (never
+        while a batch of that connection is in flight: its acks would be stale, its messages resent)."""
+        taken = self._in_flight.batch if self._in_flight is not None else []
         for source in self.sources:
-            source.recover()
+            source.recover(taken)
 
     def _try_database(self, retry_in_s: float = RETRY_MIN_S) -> bool:
         """Connect if not connected; False (logged) while the database cannot be reached."""
