@@ -107,6 +107,7 @@ class _Timing:
             return
         started = time.perf_counter()
         status = 500
+        root_path = scope.get("root_path", "")
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -117,7 +118,9 @@ class _Timing:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None)
+            # a mounted app's (the pages under /ui) routes are relative to its mount: prefix it
+            route = scope.get("root_path", "")[len(root_path):] + route if route else "unmatched"
             method = scope.get("method", "")
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
             self.metrics.responses.labels(method, route, f"{status // 100}xx").inc()

@@ -96,3 +96,13 @@ def test_the_api_serves_request_latency_by_route(api: TestClient) -> None:
     assert samples[("pilotlab_api_responses_total", (("method", "GET"), ("route", "/devices/{device_id}/health"),
                                                      ("status", "4xx")))] == 2.0
     assert "/metrics" not in api.app.openapi()["paths"]  # type: ignore[attr-defined]
+
+
+def test_a_page_is_labelled_by_its_full_route_apart_from_the_api_route_of_the_same_tail(api: TestClient) -> None:
+    with api as client:
+        assert client.get("/ui/pilots", follow_redirects=False).status_code in (200, 303)
+        assert client.get("/pilots").status_code == 200
+        response = client.get("/metrics")
+    routes = {dict(labels).get("route") for name, labels in _samples(response.text)
+              if name == "pilotlab_api_request_seconds_count" and dict(labels).get("method") == "GET"}
+    assert {"/ui/pilots", "/pilots"} <= routes
