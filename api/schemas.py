@@ -423,3 +423,207 @@ class DeviceProfileRef(Body):
     NULLABLE = frozenset({"profile_id"})
     profile_id: Id | None = Field(description="a profile of the device's firm or a public one, of the device's kind; "
                                               "null: none (contract v1 payloads only)")
+
+
+# --- scores (scoring.breakdown) ------------------------------------------------------------------
+# Times are RFC 3339 strings in UTC, as scoring writes them (records.plain). A signed record's
+# evidence holds the same breakdown.
+
+class WindowOut(BaseModel):
+    start: str
+    end: str
+
+
+class RatioOut(BaseModel):
+    numerator: float
+    denominator: float
+    value: float | None = Field(description="numerator / denominator; null when the denominator is 0")
+
+
+class AvailabilityOut(RatioOut):
+    unit: Literal["slots"] = Field(description="slots (slot_factor x interval) with a delivered reading / slots")
+
+
+class MeasurementOut(BaseModel):
+    carried: int = Field(description="delivered readings carrying the measurement")
+    expected: int
+
+
+class CompletenessOut(RatioOut):
+    rule: Literal["per_reading", "per_measurement"]
+    complete_readings: int = Field(description="delivered readings carrying every measurement their profile "
+                                               "version declares")
+    measurements: dict[str, MeasurementOut] | None = Field(description="per declared measurement; null without a profile")
+
+
+class DuplicatesOut(BaseModel):
+    dropped_at_ingest: int = Field(description="messages ingest already held (same seq and device time)")
+    repeated_device_time: int = Field(description="stored readings repeating the previous one's device time")
+
+
+class RejectedOut(BaseModel):
+    total: int
+    by_reason: dict[str, int] = Field(description="per dead-letter reason code")
+
+
+class DeliveriesOut(BaseModel):
+    stored: int
+    delivered: int
+    duplicates: DuplicatesOut
+    rejected: RejectedOut
+
+
+class LatencyOut(BaseModel):
+    p50_s: float | None
+    p95_s: float | None
+    method: str = Field(description="histogram (within 1 %) here; exact in a signed record")
+
+
+class QcTestCountsOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    pass_: int = Field(alias="pass")
+    suspect: int
+    fail: int
+    not_evaluated: int = Field(description="QARTOD 2 (no neighbour) or 9 (measurement absent)")
+
+
+class QcOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    counted: int = Field(description="QC-counted readings (rubric v2: the delivered ones)")
+    pass_: int = Field(alias="pass")
+    suspect: int
+    fail: int
+    tests: dict[str, QcTestCountsOut]
+
+
+class PeriodOut(BaseModel):
+    start: str
+    end: str = Field(description="the window end when open")
+    duration_s: float
+    open: bool = Field(description="not ended by the window end")
+
+
+class IncidentOut(PeriodOut):
+    tests: list[str] = Field(description="the QC tests that failed during it")
+
+
+class OutagesOut(BaseModel):
+    count: int
+    open: int
+    down_s: float
+    mttr_s: float | None
+    lost: bool
+    periods: list[PeriodOut]
+
+
+class IncidentsOut(BaseModel):
+    count: int
+    open: int
+    duration_s: float
+    periods: list[IncidentOut]
+
+
+class BatteryOut(BaseModel):
+    slope_pct_per_day: float | None
+    projected_days: float | None
+    claimed_days: float | None
+    ratio: float | None = Field(description="min(1, projected / claimed)")
+    reason: str | None = Field(description="why the ratio is 0 or missing")
+
+
+class DeviceBreakdownOut(BaseModel):
+    device_id: str
+    kind: DeviceKind
+    window: WindowOut
+    availability: AvailabilityOut
+    completeness: CompletenessOut
+    deliveries: DeliveriesOut
+    latency: LatencyOut
+    qc: QcOut
+    outages: OutagesOut
+    quality_incidents: IncidentsOut | None = Field(description="null under rubric v1 (a run of QC fails was an outage)")
+    battery: BatteryOut
+
+
+class FleetAvailabilityOut(AvailabilityOut):
+    p10: float | None = Field(description="the 10th-percentile device")
+
+
+class FleetCompletenessOut(RatioOut):
+    p10: float | None
+
+
+class FleetLatencyOut(BaseModel):
+    p50_median_s: float | None = Field(description="median over devices of their p50")
+    p95_median_s: float | None
+    method: str
+
+
+class FleetOutagesOut(BaseModel):
+    count: int
+    open: int
+    recovered: int
+    down_s: float
+    mttr_s: float | None
+    lost: int
+
+
+class FleetIncidentsOut(BaseModel):
+    count: int
+    open: int
+    duration_s: float
+
+
+class FleetBatteryOut(BaseModel):
+    devices: int = Field(description="devices with a battery ratio")
+    meeting_claim: int
+    mean_ratio: float | None
+
+
+class FleetBreakdownOut(BaseModel):
+    devices: int
+    availability: FleetAvailabilityOut
+    completeness: FleetCompletenessOut
+    deliveries: DeliveriesOut
+    latency: FleetLatencyOut
+    qc: QcOut
+    outages: FleetOutagesOut
+    quality_incidents: FleetIncidentsOut | None
+    battery: FleetBatteryOut
+
+
+class GateOut(BaseModel):
+    name: str
+    threshold: float
+    value: float | None
+    passed: bool
+
+
+class ScoreOut(BaseModel):
+    pilot_id: str
+    window: WindowOut
+    timezone: str
+    rubric_version: str
+    score: float
+    verdict: Literal["eligible", "conditional", "not_eligible", "invalid"]
+    fleet: dict[str, Any]
+    metrics: dict[str, float | None] = Field(description="pooled ratios (scoring.fleet)")
+    components: dict[str, float]
+    gates: list[GateOut]
+    breakdown: FleetBreakdownOut
+
+
+class DeviceStatusOut(BaseModel):
+    device_id: str
+    kind: DeviceKind
+    status: Literal["scored", "excluded", "not_started"]
+    window_start: str
+    window_end: str
+
+
+class DeviceScoresOut(BaseModel):
+    pilot_id: str
+    window: WindowOut
+    devices: list[DeviceStatusOut]
+    metrics: list[dict[str, Any]] = Field(description="every metric of every scored device (scoring.metrics)")
+    breakdown: list[DeviceBreakdownOut]

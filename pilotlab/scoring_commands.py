@@ -1,6 +1,7 @@
 """`pilotlab score` and `pilotlab record`: scoring a pilot and issuing / verifying signed records.
 
-    pilotlab score PILOT [--as-of T] [--json] [--save]    score now, progress on stderr
+    pilotlab score PILOT [--as-of T] [--json] [--save]    score now with its breakdown (a table; --json: all of it),
+                                                           progress on stderr
     pilotlab score --daily [--once]                        daily rescoring of running pilots (score history)
     pilotlab record issue PILOT --out FILE [--as-of T] [--bundle]   score, sign with PILOTLAB_SIGNING_KEY, store
                                                            (and log); --bundle: write the record's bundle
@@ -39,8 +40,9 @@ def add_scoring_commands(commands: Any, service_flags: Callable[..., None],
     service_flags(score)
     score.add_argument("pilot", nargs="?", help="pilot id")
     score.add_argument("--as-of", type=_when, help="window end (RFC 3339); default: start of today in the pilot's time zone")
-    score.add_argument("--rubric", help="rubric YAML file (default: bundled scoring/rubrics/v1.yaml)")
-    score.add_argument("--json", action="store_true", help="print the full summary as JSON")
+    score.add_argument("--rubric", help="rubric YAML file (default: bundled scoring/rubrics/v2.yaml)")
+    score.add_argument("--json", action="store_true",
+                       help="print the summary and every device's breakdown as JSON (default: a readable table)")
     score.add_argument("--save", action="store_true", help="also keep it as the day's score history entry")
     score.add_argument("--daily", action="store_true", help="rescore running pilots once per local day, forever")
     score.add_argument("--once", action="store_true", help="with --daily: one pass, then exit")
@@ -90,6 +92,8 @@ def _progress(done: int, total: int) -> None:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
+    from pilotlab.score_table import render
+    from scoring.records import plain
     from scoring.rubric import load_rubric
     from scoring.schedule import CHECK_EVERY_S, rescore_due
     from scoring.scorer import save_history, score_pilot, summary
@@ -113,15 +117,11 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         if args.save:
             save_history(conn, result)
     elapsed = time.monotonic() - started
+    found, devices = summary(result), plain(result.device_breakdowns())
     if args.json:
-        print(json.dumps(summary(result), indent=2))
+        print(json.dumps({**found, "device_breakdowns": devices}, indent=2))
     else:
-        f = result.fleet
-        print(f"pilot {args.pilot}: score {f.score:.2f}, verdict {f.verdict} "
-              f"({f.fleet['scored']} devices scored, rubric v{rubric.rubric.version}, {elapsed:.2f} s)")
-        for gate in f.gates:
-            value = "n/a" if gate.value is None else f"{gate.value:.4g}"
-            print(f"  {'pass' if gate.passed else 'FAIL'}  {gate.name}: {value} (threshold {gate.threshold:g})")
+        print("\n".join(render(found, devices, elapsed)))
     return 0
 
 

@@ -8,6 +8,8 @@
     metrics.py    per-device metrics and their formulas (and the reference raw pass)
     daily.py      per-device per-day summaries (rollups) and merging them into metrics
     incidents.py  quality incidents: runs of QC fails, joined across day summaries
+    ingest_counts.py  duplicates dropped and messages rejected at ingest, per device window
+    breakdown.py  what each figure is made of, per device and for the fleet (API, CLI, records)
     histogram.py  log-bucket histograms for mergeable latency / accuracy percentiles (1 %)
     lpwa.py       LPWA packet delivery ratio when the loss table exists
     fleet.py      pooled ratios, p10 device, gates, score and verdict

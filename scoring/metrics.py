@@ -34,6 +34,11 @@ Delivery
                    below 1 ms; scoring.histogram), exact in the raw pass
 - switch         = heartbeat regularity = share of intervals between consecutive delivered heartbeats
                    within +-tolerance x interval of the declared interval
+- deliveries     = what arrived and was not a new reading: `duplicates` (stored readings repeating
+                   the previous device time under another seq), `redelivered` (messages ingest
+                   already held, same seq and device time: dropped there) and `rejected` by reason
+                   (refused at ingest: bad JSON, unknown field, bad timestamp...), from
+                   scoring.ingest_counts; shown, in no component
 Data quality
 - QC             = QC-counted readings (v2: delivered; v1: all) flagged pass / suspect / fail, and
                    per test (`qc_tests`) pass / suspect / fail / not evaluated (QARTOD 2 or 9: no
@@ -75,6 +80,7 @@ from scoring import daily, declared, delivery
 from scoring.quality import QcColumns, qc_columns, qc_test_names
 from scoring.rubric import Rubric
 from scoring.window import DeviceWindow
+from store.delivery import DeliveryCounts
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,9 @@ class DeviceMetrics:
     qc_fail: int
     qc_tests: dict[str, dict[str, int]]
     duplicates: int
+    redelivered: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
     future: int
     skewed: int
     outages: int
@@ -299,25 +308,28 @@ def reading_flags(conn: psycopg.Connection, rubric: Rubric, window: DeviceWindow
 
 def device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[DeviceWindow],
                    ratios: dict[str, float], progress: Callable[[int, int], None] | None = None, *,
-                   timezone: str = "UTC", now: datetime | None = None) -> list[DeviceMetrics]:
+                   timezone: str = "UTC", now: datetime | None = None,
+                   ingest: dict[str, DeliveryCounts] | None = None) -> list[DeviceMetrics]:
     """Metrics of every device in `windows`, in device id order, merged from per-day summaries
     (scoring.daily; days are `timezone`'s, which only decides how summaries are cut, never a
-    figure). `ratios` holds LPWA delivery ratios by device (scoring.lpwa). `progress(done, total)`
-    is called as summaries are built and at the end."""
+    figure). `ratios` holds LPWA delivery ratios by device (scoring.lpwa), `ingest` what ingest
+    counted that never became a reading (scoring.ingest_counts; none if not given).
+    `progress(done, total)` is called as summaries are built and at the end."""
     parts = daily.device_parts(conn, rubric, timezone, windows, now or datetime.now(UTC), progress)
-    return metrics_from_parts(rubric, windows, parts, ratios)
+    return metrics_from_parts(rubric, windows, parts, ratios, ingest)
 
 
 def metrics_from_parts(rubric: Rubric, windows: list[DeviceWindow], parts: dict[str, list[dict[str, Any]]],
-                       ratios: dict[str, float]) -> list[DeviceMetrics]:
+                       ratios: dict[str, float], ingest: dict[str, DeliveryCounts] | None = None) -> list[DeviceMetrics]:
     """Metrics of every device in `windows`, in device id order, from its day summaries."""
-    return [_finish(rubric, w, daily.merge(rubric, w, parts.get(w.device.id, [])), ratios.get(w.device.id))
+    return [_finish(rubric, w, daily.merge(rubric, w, parts.get(w.device.id, [])), ratios.get(w.device.id),
+                    (ingest or {}).get(w.device.id))
             for w in sorted(windows, key=lambda w: w.device.id)]
 
 
 def raw_device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[DeviceWindow],
                        ratios: dict[str, float], progress: Callable[[int, int], None] | None = None,
-                       batch_size: int = 100) -> list[DeviceMetrics]:
+                       batch_size: int = 100, ingest: dict[str, DeliveryCounts] | None = None) -> list[DeviceMetrics]:
     """The same metrics from one ordered pass over every raw reading of the windows: the reference
     the summaries are tested against (exact percentiles), and `bench/scoring.py --raw`."""
     found: dict[str, dict[str, Any]] = {}
@@ -332,7 +344,7 @@ def raw_device_metrics(conn: psycopg.Connection, rubric: Rubric, windows: list[D
             done += len(batch)
             if progress is not None:
                 progress(done, len(windows))
-    return [_finish(rubric, w, found.get(w.device.id), ratios.get(w.device.id))
+    return [_finish(rubric, w, found.get(w.device.id), ratios.get(w.device.id), (ingest or {}).get(w.device.id))
             for w in sorted(windows, key=lambda w: w.device.id)]
 
 
@@ -378,10 +390,12 @@ def _qc_tests(tests: list[str], base: int, counts: dict[str, list[int]]) -> dict
     return found
 
 
-def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, delivery_ratio: float | None) -> DeviceMetrics:
+def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, delivery_ratio: float | None,
+            counts: DeliveryCounts | None) -> DeviceMetrics:
     """Turn the SQL aggregate into metrics: outages, ratios, battery projection."""
     d = w.device
     row = row or {}
+    counts = counts or DeliveryCounts()
     interval = d.reporting_interval_s
     seconds = w.seconds
     slots = int(seconds // (rubric.window.slot_factor * interval))
@@ -418,7 +432,8 @@ def _finish(rubric: Rubric, w: DeviceWindow, row: dict[str, Any] | None, deliver
         latency_p50_s=row.get("latency_p50"), latency_p95_s=row.get("latency_p95"),
         qc_pass=qc_base - suspect - fail, qc_suspect=suspect, qc_fail=fail,
         qc_tests=_qc_tests(tests, qc_base, row.get("qc_tests") or {}),
-        duplicates=int(row.get("duplicates") or 0), future=int(row.get("future") or 0),
+        duplicates=int(row.get("duplicates") or 0), redelivered=counts.duplicates, rejected=counts.rejected,
+        rejected_by_reason=dict(sorted(counts.rejected_by_reason.items())), future=int(row.get("future") or 0),
         skewed=int(row.get("skewed") or 0),
         outages=len(periods), recovered_outages=len(recovered),
         mttr_s=sum(recovered) / len(recovered) if recovered else None,

@@ -6,9 +6,10 @@ A record file is the RFC 8785 canonical JSON of
 
 where `value` signs the canonical bytes of `record`. `record` holds the pilot, firm, window, fleet
 summary, pooled metrics, components, gates, score, verdict, rubric version and digest, evidence
-digest, software version and issue time. Numbers are rounded to 6 decimals before
-canonicalisation, so scoring the same data twice gives byte-identical records but for `issued_at`
-and the signature.
+(its digest, and from format 2 the breakdown of the fleet and of every device: scoring.breakdown,
+latency percentiles exact), software version and issue time. Numbers are rounded to 6 decimals
+before canonicalisation, so scoring the same data twice gives byte-identical records but for
+`issued_at` and the signature. Records of format 1 (before the breakdown) verify as they did.
 
 Verification needs only the file and the public key: the file must be exactly its own canonical
 form (so any changed byte, even outside a value, fails), the key id must match, and the signature
@@ -32,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pilotlab.errors import RecordInvalid
 from scoring.signing import key_id
 
-RECORD_FORMAT = "pilotlab-reference-record/1"
+RECORD_FORMAT = "pilotlab-reference-record/2"
+RECORD_FORMATS = ("pilotlab-reference-record/1", RECORD_FORMAT)  # what verify accepts
 DECIMALS = 6
 
 
@@ -98,6 +100,6 @@ def verify(document: bytes, public: Ed25519PublicKey) -> dict[str, Any]:
         public.verify(raw, rfc8785.dumps(record))
     except InvalidSignature:
         raise RecordInvalid("the signature does not match the record: it was altered or signed by another key") from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise RecordInvalid(f"record.format is not {RECORD_FORMAT!r}")
+    if not isinstance(record, dict) or record.get("format") not in RECORD_FORMATS:
+        raise RecordInvalid(f"record.format is not one of {', '.join(map(repr, RECORD_FORMATS))}")
     return record

@@ -14,9 +14,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from pilotlab import __version__
+from scoring import breakdown
 from scoring.daily import device_parts
 from scoring.evidence import daily_counts, daily_counts_from_parts, evidence_digest
 from scoring.fleet import FleetScore, aggregate
+from scoring.ingest_counts import ingest_counts
 from scoring.lpwa import delivery_ratios, loss_table_present
 from scoring.metrics import DeviceMetrics, metrics_from_parts, raw_device_metrics
 from scoring.records import RECORD_FORMAT, plain
@@ -35,6 +37,13 @@ class PilotScore:
     daily_counts: list[list[Any]]
     evidence_sha256: str
     delivery_ratio_source: str | None
+    latency_method: str  # scoring.breakdown: HISTOGRAM or EXACT
+
+    def fleet_breakdown(self) -> dict[str, Any]:
+        return breakdown.fleet(self.devices, self.fleet, self.latency_method)
+
+    def device_breakdowns(self) -> list[dict[str, Any]]:
+        return [breakdown.device(m, self.latency_method) for m in self.devices]
 
 
 def default_as_of(conn: psycopg.Connection, pilot_id: str, now: datetime | None = None) -> datetime:
@@ -53,18 +62,20 @@ def score_pilot(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, *
         end = datetime.now(UTC).replace(second=0, microsecond=0)
     window = pilot_window(conn, pilot, rubric.rubric, end)
     scored = window.scored
-    delivery = delivery_ratios(conn, scored)
+    ratios = delivery_ratios(conn, scored)
+    ingest = ingest_counts(conn, scored)
     if raw:
-        metrics = raw_device_metrics(conn, rubric.rubric, scored, delivery, progress=progress)
+        metrics = raw_device_metrics(conn, rubric.rubric, scored, ratios, progress=progress, ingest=ingest)
         counts = daily_counts(conn, scored, pilot.timezone)
     else:
         parts = device_parts(conn, rubric.rubric, pilot.timezone, scored, datetime.now(UTC), progress)
-        metrics = metrics_from_parts(rubric.rubric, scored, parts, delivery)
+        metrics = metrics_from_parts(rubric.rubric, scored, parts, ratios, ingest)
         counts = daily_counts_from_parts(parts)
     fleet = aggregate(rubric.rubric, window, metrics)
     device_rows = [plain(m) for m in metrics]
     return PilotScore(window, rubric, metrics, fleet, counts, evidence_digest(device_rows, counts),
-                      "uplink_loss_hourly" if loss_table_present(conn) else None)
+                      "uplink_loss_hourly" if loss_table_present(conn) else None,
+                      breakdown.EXACT if raw else breakdown.HISTOGRAM)
 
 
 def record_body(score: PilotScore, issued_at: datetime) -> dict[str, Any]:
@@ -84,19 +95,21 @@ def record_body(score: PilotScore, issued_at: datetime) -> dict[str, Any]:
         "rubric": {"version": score.rubric.rubric.version, "sha256": score.rubric.sha256},
         "evidence": {"sha256": score.evidence_sha256, "devices": len(score.devices),
                      "daily_counts": len(score.daily_counts),
-                     "delivery_ratio_source": score.delivery_ratio_source},
+                     "delivery_ratio_source": score.delivery_ratio_source,
+                     "fleet_breakdown": score.fleet_breakdown(), "device_breakdowns": score.device_breakdowns()},
         "software": {"name": "pilotlab", "version": __version__},
         "issued_at": issued_at,
     })
 
 
 def summary(score: PilotScore) -> dict[str, Any]:
-    """Score, verdict, pooled metrics and gates: what the API lists and history keeps."""
+    """Score, verdict, pooled metrics, gates and the fleet's breakdown: what the API lists and
+    history keeps."""
     f = score.fleet
     return plain({"pilot_id": score.window.pilot.id, "window": {"start": score.window.start, "end": score.window.end},
                   "timezone": score.window.pilot.timezone, "rubric_version": score.rubric.rubric.version,
                   "score": f.score, "verdict": f.verdict, "fleet": f.fleet, "metrics": f.pooled,
-                  "components": f.components, "gates": f.gates})
+                  "components": f.components, "gates": f.gates, "breakdown": score.fleet_breakdown()})
 
 
 def save_history(conn: psycopg.Connection, score: PilotScore) -> date:

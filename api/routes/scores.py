@@ -1,5 +1,8 @@
-"""Scores for reviewers: each pilot's current score and verdict, the per-device breakdown, the
-daily score history, and the scoring settings (pilot time zone, claimed battery life).
+"""Scores for reviewers: each pilot's current score and verdict with the fleet's breakdown, the
+per-device breakdown (scoring.breakdown: numerators and denominators, QC per test, duplicates,
+rejected messages, outages and quality incidents), the daily score history, and the scoring
+settings (pilot time zone, claimed battery life). Latency percentiles here are histogram figures
+(within 1 %, labelled `method`); a signed record carries exact ones.
 
 Scores are computed from telemetry on request (`as_of` default: start of today in the pilot's time
 zone; bounded, see scoring.window: 422 for a window in the future or too long), at most
@@ -15,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.database import Db, ScoringDb
-from api.schemas import Problem
+from api.schemas import DeviceScoresOut, Problem, ScoreOut
 from scoring.records import plain
 from scoring.rubric import LoadedRubric
 from scoring.scorer import history, score_pilot, summary
@@ -51,18 +54,20 @@ def list_scores(conn: Db) -> list[dict[str, Any]]:
     return [plain(dict(zip(keys, row, strict=True))) for row in rows]
 
 
-@router.get("/pilots/{pilot_id}/score", summary="The pilot's score, verdict, pooled metrics and gates, computed now")
+@router.get("/pilots/{pilot_id}/score", response_model=ScoreOut,
+            summary="The pilot's score, verdict, pooled metrics, gates and the fleet's breakdown, computed now")
 def pilot_score(pilot_id: str, conn: ScoringDb, request: Request, as_of: AsOf = None) -> dict[str, Any]:
     return summary(score_pilot(conn, pilot_id, rubric_of(request), as_of=as_of))
 
 
-@router.get("/pilots/{pilot_id}/score/devices", summary="Per-device breakdown: every metric of every device")
+@router.get("/pilots/{pilot_id}/score/devices", response_model=DeviceScoresOut,
+            summary="Per-device breakdown: every metric of every device, and what each figure is made of")
 def pilot_devices(pilot_id: str, conn: ScoringDb, request: Request, as_of: AsOf = None) -> dict[str, Any]:
     result = score_pilot(conn, pilot_id, rubric_of(request), as_of=as_of)
     statuses = [{"device_id": d.device.id, "kind": d.device.kind, "status": d.status,
                  "window_start": d.start, "window_end": d.end} for d in result.window.devices]
     return plain({"pilot_id": pilot_id, "window": {"start": result.window.start, "end": result.window.end},
-                  "devices": statuses, "metrics": result.devices})
+                  "devices": statuses, "metrics": result.devices, "breakdown": result.device_breakdowns()})
 
 
 @router.get("/pilots/{pilot_id}/score/history", summary="Daily score history (newest first)")

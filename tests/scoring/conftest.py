@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import orjson
 import psycopg
 import pytest
 
@@ -110,3 +111,67 @@ def make_pilot(db: psycopg.Connection, unique_id: Callable[[str], str]) -> Calla
 
 # A clean environment reading: temperature steps 0.1 (never flat, no spike, slow), humidity steps 1.
 ENV_OK = "20 + (i % 7) * 0.1 AS temperature_c, 50 + (i % 5) AS humidity_pct"
+
+
+# --- a pilot whose messages go through the real ingest decoder and writer ---------------------------
+
+INGEST_DAY = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def ingest_latency_s(i: int) -> float:
+    """Reading i's latency, spread over 0..60 s so its percentiles are distinct values."""
+    return (i * 7919) % 60_000 / 1000
+
+
+@dataclass
+class IngestedPilot:
+    pilot_id: str
+    device_id: str
+    latencies: list[float]  # of the delivered readings (the exact latency percentiles are theirs)
+
+
+@pytest.fixture
+def ingested_pilot(db: psycopg.Connection, database_url: str, make_pilot: Callable[..., PilotBuilder]) -> IngestedPilot:
+    """One env sensor at 60 s over 2024-01-01, every message through ingest.decode and ingest.writer
+    as the broker would hand them over, arriving `ingest_latency_s(i)` after its device time:
+
+    - readings i = 0..1439 but 900..929 (silent): 1,410 delivered; temperature 150 °C (beyond the
+      sensor's span, stored since contract v1 leaves plausibility to QC) at 100..104;
+    - readings 10..12 delivered a second time (the same bytes: dropped at ingest, counted);
+    - reading 700 sent again under seq 5000 (stored: a repeated device time);
+    - rejected: malformed JSON twice, an unknown field, a timestamp before 2000.
+    """
+    from devices.contract import topic_for
+    from ingest.decode import Decoder
+    from ingest.directory import DeviceDirectory
+    from ingest.handoff import Inbound
+    from ingest.writer import BatchWriter
+
+    pilot = make_pilot()
+    device = pilot.device("env")
+    topic = topic_for(pilot.pilot_id, device, "telemetry")
+
+    def reading(i: int, seq: int, **fields: object) -> dict[str, object]:
+        ts = int((INGEST_DAY + timedelta(minutes=i)).timestamp() * 1000)
+        return {"ts": ts, "seq": seq, "temperature_c": 150.0 if 100 <= i <= 104 else 20 + (i % 7) * 0.1,
+                "humidity_pct": 50.0 + i % 5, "noise_dba": 55.0 + i % 3, **fields}
+
+    def inbound(i: int, payload: dict[str, object] | bytes, n: int) -> Inbound:
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        arrived = INGEST_DAY + timedelta(minutes=i, seconds=ingest_latency_s(i))
+        return Inbound(topic, body, n, 1, arrived.timestamp(), 1)
+
+    sent = [i for i in range(1440) if not 900 <= i <= 929]
+    messages = [inbound(i, reading(i, i), n) for n, i in enumerate(sent)]
+    messages += [inbound(i, reading(i, i), 10_000 + i) for i in (10, 11, 12)]
+    messages += [inbound(700, reading(700, 5000), 20_000)]
+    messages += [inbound(300, b"{not json", 30_000), inbound(301, b"{not json", 30_001),
+                 inbound(302, reading(302, 9000, colour="red"), 30_002), inbound(303, reading(303, 9001, ts=1000), 30_003)]
+    directory = DeviceDirectory(60)
+    directory.load(db)
+    decoder = Decoder(16_384, 86_400)
+    with psycopg.connect(database_url) as conn:
+        writer = BatchWriter(conn)
+        for k in range(0, len(messages), 500):
+            writer.write(decoder.decode(messages[k:k + 500], lambda device_id: directory.lookup(device_id, conn)))
+    return IngestedPilot(pilot.pilot_id, device, [ingest_latency_s(i) for i in sent])

@@ -48,6 +48,27 @@ def test_reviewer_api_scores_breaks_down_issues_fetches_and_verifies(client, db,
     assert [r["id"] for r in client.get(f"/pilots/{pilot.pilot_id}/records").json()] == [issued.json()["id"]]
 
 
+def test_the_score_and_the_device_scores_show_their_breakdown(client, ingested_pilot):
+    score = client.get(f"/pilots/{ingested_pilot.pilot_id}/score")
+    assert score.status_code == 200, score.text
+    fleet = score.json()["breakdown"]
+    assert fleet["availability"] == {"numerator": 470.0, "denominator": 480.0, "value": round(470 / 480, 6),
+                                     "unit": "slots", "p10": round(470 / 480, 6)}
+    assert fleet["completeness"] == {"numerator": 1410.0, "denominator": 1440.0, "value": round(1410 / 1440, 6),
+                                     "p10": round(1410 / 1440, 6)}
+    assert fleet["deliveries"]["rejected"]["by_reason"] == {"invalid_payload": 1, "malformed_json": 2,
+                                                            "timestamp_out_of_range": 1}
+    assert fleet["quality_incidents"] == {"count": 1, "open": 0, "duration_s": 420.0}
+    assert fleet["latency"]["method"].startswith("histogram")
+    devices = client.get(f"/pilots/{ingested_pilot.pilot_id}/score/devices").json()
+    [device] = devices["breakdown"]
+    assert device["qc"]["tests"]["temperature_c__gross"] == {"pass": 1405, "suspect": 0, "fail": 5, "not_evaluated": 0}
+    assert device["quality_incidents"]["periods"] == [{
+        "start": "2024-01-01T01:39:00Z", "end": "2024-01-01T01:46:00Z", "duration_s": 420.0, "open": False,
+        "tests": ["temperature_c__gross", "temperature_c__spike"]}]
+    assert device["deliveries"]["duplicates"] == {"dropped_at_ingest": 3, "repeated_device_time": 1}
+
+
 def test_daily_rescoring_writes_history_once_per_local_day(client, db, rubric, make_pilot):
     pilot = make_pilot(ends_at=None, status="running", timezone="Asia/Seoul")
     dev = pilot.device("env")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pilotlab.errors import RecordInvalid
-from scoring.records import sign, verify
+from scoring.records import plain, sign, verify
 from scoring.scorer import record_body, score_pilot
 from scoring.signing import generate_key, load_public_key
 from tests.scoring.conftest import ENV_OK
@@ -174,3 +174,26 @@ def test_cli_keygen_writes_a_private_key_only_its_owner_reads_and_its_public_key
     assert key.stat().st_mode & 0o777 == 0o600
     assert load_public_key(Path(f"{key}.pub"))
     assert sorted(p.name for p in key.parent.iterdir()) == ["key.pem", "key.pem.pub"]
+
+
+def test_a_record_carries_the_breakdown_of_the_fleet_and_of_every_device_in_its_evidence(
+        db, rubric, ingested_pilot, key_pair):
+    key, _, pub = key_pair
+    score = score_pilot(db, ingested_pilot.pilot_id, rubric)
+    record = verify(sign(record_body(score, ISSUED), key), load_public_key(pub))
+    assert record["format"] == "pilotlab-reference-record/2"
+    evidence = record["evidence"]
+    assert evidence["fleet_breakdown"] == plain(score.fleet_breakdown())
+    [device] = evidence["device_breakdowns"]
+    assert device["deliveries"]["rejected"]["by_reason"] == {"invalid_payload": 1, "malformed_json": 2,
+                                                             "timestamp_out_of_range": 1}
+    assert device["quality_incidents"]["count"] == 1 and device["outages"]["count"] == 1
+
+
+def test_a_record_of_format_1_from_before_the_breakdown_still_verifies(key_pair):
+    key, _, pub = key_pair
+    body = {"format": "pilotlab-reference-record/1", "pilot": {"id": "p"}, "verdict": "eligible", "score": 91.5,
+            "evidence": {"sha256": "0" * 64, "devices": 3, "daily_counts": 84, "delivery_ratio_source": None}}
+    assert verify(sign(body, key), load_public_key(pub))["format"] == "pilotlab-reference-record/1"
+    with pytest.raises(RecordInvalid, match="record.format is not one of"):
+        verify(sign(body | {"format": "pilotlab-reference-record/9"}, key), load_public_key(pub))
