@@ -11,6 +11,7 @@
     ingest_counts.py  duplicates dropped and messages rejected at ingest, per device window
     breakdown.py  what each figure is made of, per device and for the fleet (API, CLI, records)
     histogram.py  log-bucket histograms for mergeable latency / accuracy percentiles (1 %)
+    latency.py    exact latency percentiles from the raw rows, for signed records
     lpwa.py       LPWA packet delivery ratio when the loss table exists
     fleet.py      pooled ratios, p10 device, gates, score and verdict
     evidence.py   daily counts in the pilot's time zone and the evidence digest

@@ -166,7 +166,7 @@ WITH w AS (
 ), r AS (
     SELECT src.device_id, src.d0, src.ws, src.seq, src.device_time, src.part,
            date_part('epoch', src.device_time) AS te, date_part('epoch', src.ws) AS ws_e,
-           date_part('epoch', src.ingest_time) - date_part('epoch', src.device_time) AS latency_s,
+           date_part('epoch', src.ingest_time - src.device_time) AS latency_s,
            lag(src.device_time) OVER s AS prev_time,
            floor(date_part('epoch', src.device_time) - date_part('epoch', lag(src.device_time) OVER s)) AS dt_s,
            row_number() OVER s AS n,

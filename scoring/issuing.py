@@ -32,8 +32,9 @@ class IssuedRecord:
 
 def sign_record(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, key: Ed25519PrivateKey, *,
                 as_of: datetime | None = None, progress: Progress | None = None) -> IssuedRecord:
-    """Score the pilot and sign its record; nothing is stored until `store_record`."""
-    score = score_pilot(conn, pilot_id, rubric, as_of=as_of, progress=progress)
+    """Score the pilot (latency percentiles exact: scoring.latency) and sign its record; nothing is
+    stored until `store_record`."""
+    score = score_pilot(conn, pilot_id, rubric, as_of=as_of, progress=progress, exact=True)
     issued_at = datetime.now(UTC).replace(microsecond=0)
     document = sign(record_body(score, issued_at), key)
     return IssuedRecord(record_id(document), pilot_id, issued_at, rubric.rubric.version, score.fleet.verdict,

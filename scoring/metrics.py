@@ -31,7 +31,8 @@ Delivery
 - latency        = p50 and p95 (percentile_cont) of ingest_time - device_time over timed readings
                    (v2: delivered ones whose device time is not in the future; v1: valid ones);
                    from the summaries' log-bucket histograms, within 1 % relative error (or 1 ms
-                   below 1 ms; scoring.histogram), exact in the raw pass
+                   below 1 ms; scoring.histogram), exact in the raw pass and in a signed record
+                   (scoring.latency); latency = the interval ingest_time - device_time in seconds
 - switch         = heartbeat regularity = share of intervals between consecutive delivered heartbeats
                    within +-tolerance x interval of the declared interval
 - deliveries     = what arrived and was not a new reading: `duplicates` (stored readings repeating
@@ -177,7 +178,7 @@ WITH w AS (
 ), r AS (
     SELECT t.device_id, t.seq, t.device_time, w.ws, w.we,
            date_part('epoch', t.device_time) AS te, date_part('epoch', w.ws) AS ws_e, date_part('epoch', w.we) AS we_e,
-           date_part('epoch', t.ingest_time) - date_part('epoch', t.device_time) AS latency_s,
+           date_part('epoch', t.ingest_time - t.device_time) AS latency_s,
            lag(t.device_time) OVER s AS prev_time,
            floor(date_part('epoch', t.device_time) - date_part('epoch', lag(t.device_time) OVER s)) AS dt_s,
            row_number() OVER s AS n,

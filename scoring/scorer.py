@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from scoring.daily import device_parts
 from scoring.evidence import daily_counts, daily_counts_from_parts, evidence_digest
 from scoring.fleet import FleetScore, aggregate
 from scoring.ingest_counts import ingest_counts
+from scoring.latency import exact_latencies
 from scoring.lpwa import delivery_ratios, loss_table_present
 from scoring.metrics import DeviceMetrics, metrics_from_parts, raw_device_metrics
 from scoring.records import RECORD_FORMAT, plain
@@ -53,9 +54,11 @@ def default_as_of(conn: psycopg.Connection, pilot_id: str, now: datetime | None 
 
 
 def score_pilot(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, *, as_of: datetime | None = None,
-                progress: Progress | None = None, raw: bool = False) -> PilotScore:
+                progress: Progress | None = None, raw: bool = False, exact: bool = False) -> PilotScore:
     """Score the pilot from per-day summaries (built for any closed day that lacks one), or with
-    `raw` from one pass over the raw readings (the reference; exact percentiles, much slower)."""
+    `raw` from one pass over the raw readings (the reference; exact percentiles, much slower).
+    With `exact` (a signed record) the latency percentiles are the exact ones, read from the raw
+    rows (scoring.latency), and so are the figures built on them (timeliness, score, verdict)."""
     pilot = load_pilot(conn, pilot_id)
     end = as_of or local_midnight(datetime.now(UTC), pilot.timezone)
     if as_of is None and end <= pilot.starts_at:  # started today: score up to the current minute
@@ -71,11 +74,15 @@ def score_pilot(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, *
         parts = device_parts(conn, rubric.rubric, pilot.timezone, scored, datetime.now(UTC), progress)
         metrics = metrics_from_parts(rubric.rubric, scored, parts, ratios, ingest)
         counts = daily_counts_from_parts(parts)
+        if exact:
+            found = exact_latencies(conn, rubric.rubric, scored)
+            metrics = [replace(m, latency_p50_s=found[m.device_id][0], latency_p95_s=found[m.device_id][1])
+                       if m.device_id in found else m for m in metrics]
     fleet = aggregate(rubric.rubric, window, metrics)
     device_rows = [plain(m) for m in metrics]
     return PilotScore(window, rubric, metrics, fleet, counts, evidence_digest(device_rows, counts),
                       "uplink_loss_hourly" if loss_table_present(conn) else None,
-                      breakdown.EXACT if raw else breakdown.HISTOGRAM)
+                      breakdown.EXACT if raw or exact else breakdown.HISTOGRAM)
 
 
 def record_body(score: PilotScore, issued_at: datetime) -> dict[str, Any]:

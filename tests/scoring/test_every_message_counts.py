@@ -89,3 +89,44 @@ def test_pilotlab_score_prints_the_breakdown_as_a_table_and_all_of_it_with_json(
     assert device["outages"]["periods"] == [{"start": "2024-01-01T14:59:00Z", "end": "2024-01-01T15:30:00Z",
                                              "duration_s": 1860.0, "open": False}]
 
+
+def test_a_signed_record_carries_the_exact_latency_percentiles(db, rubric, ingested_pilot, tmp_path):
+    from scoring.breakdown import EXACT
+    from scoring.issuing import sign_record
+    from scoring.records import verify
+    from scoring.signing import generate_key
+
+    key = generate_key(tmp_path / "signing.pem")
+    issued = sign_record(db, ingested_pilot.pilot_id, rubric, key)
+    record = verify(issued.document, key.public_key())
+    # percentile_cont = numpy's linear interpolation, over the 1,410 delivered readings (the repeat of
+    # reading 700 under another seq is no delivery; the 150 °C readings are)
+    p50, p95 = np.percentile(ingested_pilot.latencies, [50, 95])
+    [device] = record["evidence"]["device_breakdowns"]
+    assert device["latency"] == {"p50_s": round(p50, 6), "p95_s": round(p95, 6), "method": EXACT}
+    assert record["metrics"]["latency_p95_median_s"] == round(p95, 6)
+    assert record["evidence"]["fleet_breakdown"]["latency"] == {
+        "p50_median_s": round(p50, 6), "p95_median_s": round(p95, 6), "method": EXACT}
+    # the same figures as the raw pass, the reference the rollups are held to
+    raw = score_pilot(db, ingested_pilot.pilot_id, rubric, raw=True).devices[0]
+    assert (raw.latency_p50_s, raw.latency_p95_s) == (pytest.approx(p50, abs=1e-9), pytest.approx(p95, abs=1e-9))
+
+
+def test_under_rubric_v1_a_record_takes_its_exact_latency_from_the_raw_pass(db, ingested_pilot):
+    from scoring.latency import exact_latencies
+    from scoring.metrics import raw_device_metrics
+    from scoring.rubric import load_rubric
+    from scoring.window import load_pilot, pilot_window
+
+    v1 = load_rubric(version="1").rubric
+    window = pilot_window(db, load_pilot(db, ingested_pilot.pilot_id), v1, INGEST_DAY + timedelta(days=1))
+    [raw] = raw_device_metrics(db, v1, window.scored, {})
+    # v1 times valid readings only: the seven failed ones are left out
+    valid = [s for i, s in enumerate(ingested_pilot.latencies) if not 99 <= _sent(i) <= 105]
+    assert exact_latencies(db, v1, window.scored) == {ingested_pilot.device_id: (raw.latency_p50_s, raw.latency_p95_s)}
+    assert raw.latency_p95_s == pytest.approx(float(np.percentile(valid, 95)), abs=1e-9)
+
+
+def _sent(k: int) -> int:
+    """The reading number of the k-th delivered reading (900..929 were not sent)."""
+    return k if k < 900 else k + 30
