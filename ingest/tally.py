@@ -17,6 +17,11 @@ a failed transaction is counted once.
 
 Counts are upserted in (device, day) order, so concurrent workers lock rows in one order and never
 deadlock on them.
+
+Beside them, `qos0_day` (store/sql/0021) counts the contract messages (`pilotlab/v1/…`) a registered
+device's readings came in at QoS 0 although the contract asks for QoS 1, per UTC day received: what
+a conformance run reads (conformance.observations). A batch without one pays one pass over its
+sources and nothing in the database.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 
-from devices.contract import ID_PATTERN
+from devices.contract import ID_PATTERN, TOPIC_ROOT
+from ingest.handoff import Inbound
 from ingest.rows import DeadLetter
 
 
@@ -131,3 +137,32 @@ def record(conn: psycopg.Connection, tally: Tally) -> None:
     keys = list(tally)
     conn.execute(_UPSERT, ([k.device_id for k in keys], [k.pilot_id for k in keys], [k.day for k in keys],
                            [k.reason for k in keys], [tally[k] for k in keys]))
+
+
+_CONTRACT_TOPIC = f"{TOPIC_ROOT}/"
+_UPSERT_QOS0 = """
+INSERT INTO qos0_day AS q (device_id, day, messages)
+SELECT x.device_id, x.day, x.n
+FROM unnest(%s::text[], %s::date[], %s::int[]) AS x(device_id, day, n)
+JOIN device AS v ON v.id = x.device_id
+ORDER BY x.device_id, x.day
+ON CONFLICT (device_id, day) DO UPDATE SET messages = q.messages + EXCLUDED.messages
+"""
+
+
+def qos0_readings(rows: list[tuple[Any, ...]], sources: list[Inbound]) -> Counter[tuple[str, date]]:
+    """(device, UTC day received) -> rows of the batch that came in a contract message at QoS 0
+    (a network server's QoS 0 is its own, not the device's: not counted)."""
+    counts: Counter[tuple[str, date]] = Counter()
+    for row, source in zip(rows, sources, strict=True):
+        if source.qos == 0 and source.topic.startswith(_CONTRACT_TOPIC):
+            counts[row[0], day_of(row[3])] += 1  # the row's device and ingest time (ingest.rows.KEY_COLUMNS)
+    return counts
+
+
+def record_qos0(conn: psycopg.Connection, counts: Counter[tuple[str, date]]) -> None:
+    """Add `counts` to qos0_day, in the caller's transaction."""
+    if not counts:
+        return
+    keys = list(counts)
+    conn.execute(_UPSERT_QOS0, ([k[0] for k in keys], [k[1] for k in keys], [counts[k] for k in keys]))

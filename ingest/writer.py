@@ -16,7 +16,8 @@ data: the topic and payload are keyed by the SHA-256 of their full bytes (store/
 bounded prefixes are stored (`dead_letter_prefix_bytes` of the payload), beside its true size.
 
 The same transaction adds the batch's duplicates and the rejections charged to registered devices
-to `delivery_day` (ingest.tally); a batch of new rows and no dead letters pays for nothing there.
+to `delivery_day`, and its contract messages that came at QoS 0 to `qos0_day` (ingest.tally); a
+batch of new rows at QoS 1 and no dead letters pays for nothing there.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class BatchWriter:
             write_link_records(conn, batch.link)
         if counts:
             tally.record(conn, counts)
+        tally.record_qos0(conn, tally.qos0_readings(rows, batch.sources))
         conn.commit()
         return result
 
