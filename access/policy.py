@@ -121,6 +121,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/log/tree-head"): PUBLIC,
     ("GET", "/log/consistency"): PUBLIC,
     ("GET", "/records/{record_id}/inclusion"): PUBLIC,
+    # onboarding conformance (api.routes.conformance): a firm runs and reads its own devices only
+    ("POST", "/conformance/runs"): _rule(A, M, F, P),
+    ("GET", "/conformance/runs/{run_id}"): READ,
+    ("GET", "/conformance/reports/{report_id}"): READ,
+    ("GET", "/devices/{device_id}/conformance"): READ,
+    ("GET", "/pilots/{pilot_id}/conformance"): READ,
+    ("PUT", "/pilots/{pilot_id}/conformance"): MANAGE,
     # broker credentials (shown once) and API keys
     ("POST", "/devices/{device_id}/credentials"): PROVISION,
     ("GET", "/devices/{device_id}/credentials"): PROVISION,

@@ -43,6 +43,8 @@ TAGS = [
     {"name": "contract", "description": "The MQTT contract v1 as JSON Schema, for firmware makers (no key needed)."},
     {"name": "service", "description": "Liveness of the API and its database."},
     {"name": "access", "description": "Broker credentials of devices and gateways, and API keys (secrets shown once)."},
+    {"name": "conformance", "description": "A device checked against the contract and its profile before a pilot: "
+                                           "runs and their signed reports."},
 ]
 
 
@@ -75,10 +77,10 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     errors.install(app)
     metrics.install(app)
     limits.install(app, settings.api_max_body_bytes)
-    from api.routes import contract, profiles  # device profiles and the contract's schema (issue 14)
+    from api.routes import conformance, contract, profiles  # profiles, contract schema (14), conformance (17)
 
     for routes in (firms, pilots, gateways, devices, telemetry, health, links, dead_letters, service, access,
-                   profiles, contract):
+                   profiles, contract, conformance):
         app.include_router(routes.router)
     from api import scoring  # scores, records, daily rescoring (issue 4)
 

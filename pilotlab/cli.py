@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="time compression: 10 makes every device report 10× as often")
     sim.add_argument("--duration", type=float, help="stop after this many seconds")
     sim.add_argument("--seed", type=int, default=1, help="random seed")
+    sim.add_argument("--device", action="append", default=[], metavar="ID",
+                     help="simulate only this device of the pilot (repeat for more)")
+    sim.add_argument("--misbehave", choices=_misbehaviours(), metavar="MODE",
+                     help="make every simulated device non-conformant on purpose, to see a conformance check fail: "
+                          + ", ".join(_misbehaviours()))
+    sim.add_argument("--omit", metavar="MEASUREMENT", help="with --misbehave missing-measurement: the one left out")
     sim.set_defaults(run=_simulate)
 
     db = commands.add_parser("db", help="database tasks")
@@ -105,7 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     from pilotlab.profile_commands import add_profile_commands  # `profile` (issue 14)
 
     add_profile_commands(commands, _service_flags, _settings)
+
+    from pilotlab.conformance_commands import add_conformance_commands  # `conformance` (issue 17)
+
+    add_conformance_commands(commands, _service_flags, _settings)
     return parser
+
+
+def _misbehaviours() -> list[str]:
+    from simulators.nonconformant import Misbehaviour
+
+    return [m.value for m in Misbehaviour]
 
 
 def _settings(args: argparse.Namespace, *, running_demo: bool = True, **mapping: str) -> Settings:
@@ -155,9 +171,11 @@ def _api(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from simulators.fleet import run_simulation
+    from simulators.nonconformant import Misbehaviour
 
-    return run_simulation(_settings(args), pilot_id=args.pilot, speed=args.speed,
-                          duration_s=args.duration, seed=args.seed)
+    return run_simulation(_settings(args), pilot_id=args.pilot, speed=args.speed, duration_s=args.duration,
+                          seed=args.seed, device_ids=args.device,
+                          misbehaviour=Misbehaviour(args.misbehave) if args.misbehave else None, omit=args.omit)
 
 
 def _migrate(args: argparse.Namespace) -> int:

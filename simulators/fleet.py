@@ -34,6 +34,7 @@ from pilotlab.errors import ConfigError
 from pilotlab.settings import MqttEndpoint, Settings
 from simulators.burst import contract_messages, publish_burst
 from simulators.device import SimulatedDevice, behaviour_for, load_devices, synthetic_devices
+from simulators.nonconformant import Misbehaviour, Nonconformance
 from simulators.publisher import AckCounter, account_client_id, close_client, open_client
 
 __all__ = ["Fleet", "FleetReport", "SimulatedDevice", "contract_messages", "load_devices",
@@ -76,7 +77,8 @@ class Fleet:
                  duration_s: float | None = None, max_messages: int | None = None,
                  stop_event: threading.Event | None = None, max_queued: int = DEFAULT_MAX_QUEUED,
                  username: str | None = None, password: str | None = None,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now, misbehaviour: Misbehaviour | None = None,
+                 omit: str | None = None) -> None:
         if not devices:
             raise ConfigError("a fleet needs at least one device")
         if speed <= 0:
@@ -93,8 +95,11 @@ class Fleet:
         self._credentials = (username, password)
         self._clock = clock
         self._behaviours = [behaviour_for(d, seed=seed) for d in self.devices]
+        # Each device gets what it does wrong on purpose (simulators.nonconformant), if anything
+        self._faults = [Nonconformance(misbehaviour, omit) if misbehaviour else None for _ in self.devices]
         self.acks = AckCounter()
         self.published = 0
+        self._awaiting_ack = 0  # QoS 1 messages published: a QoS 0 one is never acknowledged
         self.dropped = 0
 
     @property
@@ -114,14 +119,15 @@ class Fleet:
         try:
             self._tick_until_done(client, started)
         finally:
-            self.acks.wait_for(self.published, DRAIN_TIMEOUT_S)
+            self.acks.wait_for(self._awaiting_ack, DRAIN_TIMEOUT_S)
             close_client(client, self.acks)
         return FleetReport(len(self.devices), self.published, self.acks.acknowledged, self.acks.refused,
                            self.dropped, time.monotonic() - started, self.acks.resent)
 
     def _tick_until_done(self, client: mqtt.Client, started: float) -> None:
         n = len(self.devices)
-        periods = [d.reporting_interval_s / self.speed for d in self.devices]
+        periods = [d.reporting_interval_s * (f.interval_factor if f else 1.0) / self.speed
+                   for d, f in zip(self.devices, self._faults, strict=True)]
         due = [(started + min(FIRST_REPORT_WITHIN_S, periods[k]) * k / n, k) for k in range(n)]
         heapq.heapify(due)
         deadline = None if self.duration_s is None else started + self.duration_s
@@ -134,28 +140,40 @@ class Fleet:
                 self.stop_event.wait(min(at, deadline or at) - now)
                 continue
             heapq.heapreplace(due, (max(at + periods[k], now), k))
-            device = self.devices[k]
+            device, fault = self.devices[k], self._faults[k]
             for reading in self._behaviours[k].tick(self._clock()):
-                topic = topic_for(device.pilot_id, device.id, reading.channel)
-                info = self.acks.publish(client, topic, orjson.dumps(reading.payload))
+                topic, payload, qos = topic_for(device.pilot_id, device.id, reading.channel), reading.payload, 1
+                if fault is not None:
+                    (topic, payload), qos = fault.apply(device.kind, topic, reading.channel, payload), fault.qos
+                info = self.acks.publish(client, topic, orjson.dumps(payload), qos)
                 if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:  # broker away too long: shed load
                     self.dropped += 1
                     continue
                 self.published += 1  # accepted: paho sends it now or after reconnecting
+                if qos:
+                    self._awaiting_ack += 1
                 if self.max_messages is not None and self.published >= self.max_messages:
                     return
 
 
 def run_simulation(settings: Settings, pilot_id: str, speed: float = 1.0, duration_s: float | None = None,
-                   seed: int = 1) -> int:
-    """Simulate the registered fleet of `pilot_id` until `duration_s` or SIGINT/SIGTERM; log a
-    one-line summary and return 0. Unreachable services raise ServiceUnavailable."""
+                   seed: int = 1, device_ids: Sequence[str] = (), misbehaviour: Misbehaviour | None = None,
+                   omit: str | None = None) -> int:
+    """Simulate the registered fleet of `pilot_id` (or only `device_ids` of it) until `duration_s`
+    or SIGINT/SIGTERM, every device misbehaving as `misbehaviour` says if given; log a one-line
+    summary and return 0. Unreachable services raise ServiceUnavailable."""
     devices = load_devices(settings.require_database_url(), pilot_id)
+    if device_ids:
+        unknown = sorted(set(device_ids) - {d.id for d in devices})
+        if unknown:
+            raise ConfigError(f"pilot {pilot_id!r} has no active device {', '.join(map(repr, unknown))} "
+                              "speaking the contract itself (LoRaWAN and gateway devices are not simulated here)")
+        devices = [d for d in devices if d.id in set(device_ids)]
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
     stop = threading.Event()
     fleet = Fleet(settings.mqtt, devices, speed=speed, seed=seed, duration_s=duration_s, stop_event=stop,
                   session_expiry_s=settings.session_expiry_s, username=settings.mqtt_username,
-                  password=password)
+                  password=password, misbehaviour=misbehaviour, omit=omit)
     with _stopping_on_signals(stop):
         report = fleet.run()
     log.info(report.summary())

@@ -10,6 +10,10 @@ to fix, never as raw psycopg errors:
 - `UnknownReference`   a field names a firm, pilot or gateway that does not exist;
 - `InvalidValue`       values break a cross-field rule (e.g. `ends_at` not after `starts_at`).
 
+A pilot may require a passed conformance report (conformance/, issue 17) before a device is
+commissioned: registering a device, or moving its `commissioned_at`, to a time not in the future
+is then refused (`Conflict`) until the device has one.
+
 Writes run inside `conn.transaction()`: they commit on an autocommit connection and become a
 savepoint inside a caller's transaction.
 """
@@ -190,6 +194,8 @@ def create(conn: psycopg.Connection, table: Table[R], values: Mapping[str, objec
     ) + _returning(table)
     row_id = str(values.get("id"))
     with _rules(table, row_id, values), conn.transaction():
+        if table is DEVICES:
+            _check_commissioning(conn, row_id, values.get("pilot_id"), values.get("commissioned_at"))
         with conn.cursor(row_factory=class_row(table.row)) as cur:
             created = cur.execute(query, dict(values)).fetchone()
     assert created is not None
@@ -232,11 +238,31 @@ def update(conn: psycopg.Connection, table: Table[R], row_id: str, changes: Mapp
         sql.Placeholder("__id"),
     ) + _returning(table)
     with _rules(table, row_id, changes), conn.transaction():
+        if table is DEVICES and "commissioned_at" in changes:
+            _check_commissioning(conn, row_id, None, changes["commissioned_at"])
         with conn.cursor(row_factory=class_row(table.row)) as cur:
             updated = cur.execute(query, {**changes, "__id": row_id}).fetchone()
     if updated is None:
         raise NotFound(f"no {table.name} with id {row_id!r}")
     return updated
+
+
+def _check_commissioning(conn: psycopg.Connection, device_id: str, pilot_id: object, commissioned_at: object) -> None:
+    """Refuse to commission a device (commissioned_at, default now, not in the future) of a pilot that
+    requires a passed conformance report, until the device has one (store/sql/0021)."""
+    row = conn.execute(
+        "SELECT p.id, p.conformance_required, now(), EXISTS (SELECT 1 FROM conformance_report r "
+        "WHERE r.device_id = %(device)s AND r.passed) FROM pilot p "
+        "WHERE p.id = coalesce(%(pilot)s, (SELECT pilot_id FROM device WHERE id = %(device)s))",
+        {"device": device_id, "pilot": pilot_id}).fetchone()
+    if row is None or not row[1]:
+        return
+    pilot, _, now, passed = row
+    if passed or (isinstance(commissioned_at, datetime) and commissioned_at > now):
+        return
+    raise Conflict(f"pilot {pilot!r} requires a passed conformance report before a device is commissioned and device "
+                   f"{device_id!r} has none: give commissioned_at a future time, pass `pilotlab conformance run "
+                   f"{device_id}`, then set commissioned_at")
 
 
 def delete(conn: psycopg.Connection, table: Table[Any], row_id: str) -> None:

@@ -14,10 +14,12 @@ import psycopg
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 from access import api_keys, credentials
 from access.policy import SCOPED, ApiRole, rule_for
 from api.app import create_app
+from conformance.thresholds import load_thresholds
 from devices.profiles import ProfileDefinition
 from pilotlab.settings import Settings
 from store import profiles
@@ -42,7 +44,8 @@ def endpoints(app: fastapi.FastAPI) -> list[tuple[str, str]]:
 
 def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
     ids = {"firm_id": f"firm-{tag}", "pilot_id": f"pilot-{tag}", "gateway_id": f"gw-{tag}", "device_id": f"dev-{tag}",
-           "record_id": f"{tag}" * 8, "profile_id": f"profile-{tag}"}
+           "record_id": f"{tag}" * 8, "profile_id": f"profile-{tag}", "run_id": f"cr_{tag * 8}",
+           "report_id": f"{tag}" * 16}
     start = datetime.now(UTC) - timedelta(days=2)
     conn.execute("INSERT INTO firm (id, name) VALUES (%s, %s)", (ids["firm_id"], tag))
     conn.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at, status) VALUES (%s, %s, 'p', 's', %s, 'running')",
@@ -60,6 +63,17 @@ def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
     credentials.issue(conn, "device", ids["device_id"])
     credentials.issue(conn, "gateway", ids["gateway_id"])
     profiles.create(conn, ids["profile_id"], ids["firm_id"], ProfileDefinition.model_validate(_PROFILE))
+    thresholds = load_thresholds()
+    conn.execute("INSERT INTO conformance_run (id, device_id, started_at, ends_at, thresholds, thresholds_digest, baseline) "
+                 "VALUES (%s, %s, now(), now() + interval '1 hour', %s, %s, '{}')",  # running: read without a report
+                 (ids["run_id"], ids["device_id"], Jsonb(thresholds.stored()), thresholds.digest))
+    conn.execute("INSERT INTO conformance_run (id, device_id, started_at, ends_at, thresholds, thresholds_digest, baseline, "
+                 "finished_at, passed, report_id) VALUES (%s, %s, now() - interval '2 hours', now() - interval '1 hour', "
+                 "%s, %s, '{}', now(), false, %s)", (f"cr_{tag * 4}ffffffff", ids["device_id"], Jsonb(thresholds.stored()),
+                                                      thresholds.digest, ids["report_id"]))
+    conn.execute("INSERT INTO conformance_report (id, run_id, device_id, issued_at, passed, key_id, document) "
+                 "VALUES (%s, %s, %s, now(), false, 'k', %s)", (ids["report_id"], f"cr_{tag * 4}ffffffff",
+                                                                ids["device_id"], b"{}"))
     return ids
 
 
@@ -247,6 +261,7 @@ BASE_BODIES: dict[str, Callable[[dict[str, str]], dict[str, object]]] = {
     "DeviceProfileCreate": lambda own: {"id": "new-profile", "firm_id": own["firm_id"], **_PROFILE},
     "DeviceProfileRef": lambda own: {"profile_id": own["profile_id"]},
     "ApiKeyIn": lambda own: {"role": "firm", "firm_id": own["firm_id"], "pilot_ids": []},
+    "ConformanceRunIn": lambda own: {"device_ids": [own["device_id"]], "duration_s": 600},
 }
 
 

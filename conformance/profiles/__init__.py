@@ -1,0 +1,1 @@
+"""Bundled conformance profiles: v<N>.yaml, the thresholds a conformance run judges a device by."""
