@@ -257,7 +257,8 @@ def sequence(o: Observations, t: Thresholds) -> CheckResult:
         rule = ("a frame counter restarts at 0 only with a new join (OTAA) or session" if lorawan else
                 f"{name} must grow by 1 with every message on every channel and continue across reboots (keep it in "
                 f"non-volatile memory); it wraps from {SEQ_MAX} to 0 only")
-        return CheckResult("sequence", Outcome.FAIL, f"the {name} went back {len(back)} times, first from {first['from']} "
+        times = f"{len(back)} time{'s' if len(back) > 1 else ''}"
+        return CheckResult("sequence", Outcome.FAIL, f"the {name} went back {times}, first from {first['from']} "
                            f"to {first['to']} at {first['at']:%H:%M:%S}: {rule}", evidence, back[:MAX_EXAMPLES])
     if share > t.sequence.max_missing_share:
         return CheckResult("sequence", Outcome.FAIL, f"{skipped} {name} values were skipped ({share:.1%} of {expected}, "
