@@ -1,20 +1,27 @@
-"""One pilot (/ui/pilots/{pilot_id}): its registry entry, latest stored score with each gate's
-value beside its threshold, and its records to download. Another firm's pilot is 404 (guard)."""
+"""One pilot's scorecard (/ui/pilots/{pilot_id}): its registry entry; its latest stored score with
+the verdict, each gate's value beside its threshold and the components; a sortable table of every
+device's breakdown over that score's window (scorecard.py); the score history plotted; its records
+to download. Another firm's pilot is 404 (guard)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.database import Db
-from api.pages import pilot_query
+from api.database import ScoringDb
+from api.pages import pilot_query, scorecard
 from api.pages.templates import render
 
 router = APIRouter()
 
 
 @router.get("/pilots/{pilot_id}")
-def pilot_page(request: Request, pilot_id: str, conn: Db) -> Response:
-    return render(request, "pilot.html", {"pilot": pilot_query.pilot(conn, pilot_id),
-                                          "latest": pilot_query.latest_score(conn, pilot_id),
+def pilot_page(request: Request, pilot_id: str, conn: ScoringDb) -> Response:
+    pilot = pilot_query.pilot(conn, pilot_id)
+    latest = pilot_query.latest_score(conn, pilot_id)
+    rows = ([] if latest is None else
+            scorecard.device_rows(conn, pilot_id, request.app.state.scoring.rubric(), latest.window_end))
+    return render(request, "pilot.html", {"pilot": pilot, "latest": latest, "devices": rows,
+                                          "qc_tests": scorecard.qc_tests(rows),
+                                          "history": scorecard.history_plot(conn, pilot_id, pilot.timezone),
                                           "records": pilot_query.records(conn, pilot_id)})
