@@ -159,6 +159,7 @@ PAGES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/pilots"): READ_RESULTS,              # overview: scores and verdicts, as GET /scores
     ("GET", "/ui/pilots/{pilot_id}"): READ_RESULTS,   # one pilot: its latest score and records
     ("GET", "/ui/records/{record_id}"): READ_RESULTS,  # a record file (or its bundle), as GET /records/{id}
+    ("GET", "/ui/devices/{device_id}"): READ_RESULTS,  # one device: readings, arrivals, battery, dead letters
 }
 
 

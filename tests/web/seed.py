@@ -44,3 +44,51 @@ def score(database_url: str, pilot_id: str, day: date, value: float, verdict: st
         conn.execute("INSERT INTO score_history (pilot_id, scored_on, rubric_version, window_start, window_end, score, "
                      "verdict, summary, scored_at) VALUES (%s, %s, '1', %s, %s, %s, %s, %s, %s)",
                      (pilot_id, day, STARTS, scored_at, value, verdict, Jsonb(summary), scored_at))
+
+
+DAY = 1440  # readings a day at 60 s
+ENV_OK = "20 + (i % 7) * 0.1 AS temperature_c, 50 + (i % 5) AS humidity_pct"
+HOT = "CASE WHEN i % 144 = 0 THEN 150 ELSE 20 + (i % 7) * 0.1 END AS temperature_c, 50 + (i % 5) AS humidity_pct"
+DRAINING = ENV_OK + ", 100 - i * 0.002 AS battery_pct"  # 2.88 % a day: empty in ~35 days, against 365 claimed
+
+
+def _series(conn: psycopg.Connection, device_id: str, values: str, skip: str = "false") -> None:
+    columns = ", ".join(part.rsplit(" AS ", 1)[1] for part in values.split(", ") if " AS " in part)
+    conn.execute(
+        ("INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, " + columns + ") "
+         "SELECT %s, i, '2024-01-01Z'::timestamptz + i * interval '60 s', '2024-01-01Z'::timestamptz + i * interval '60 s' "
+         f"+ interval '2 s', 'telemetry', 64, {values.replace('%', '%%')} FROM generate_series(0, {DAY - 1}) AS i "
+         f"WHERE NOT ({skip})").encode(), (device_id,))
+
+
+def scored_day(database_url: str, firm_id: str, pilot_id: str) -> dict[str, str]:
+    """A completed one-day pilot (2024-01-01 UTC, shown in Seoul) of three env sensors claiming 365
+    days of battery: `full` sends every minute with its battery draining, `gap` misses 12:00-14:00
+    (120 of 1,440) and has one dead letter, `hot` reads 150 °C every 144th minute (10 readings).
+    Scored and stored, after an older stored score of 70 the day before. Their ids by name."""
+    from scoring.rubric import load_rubric
+    from scoring.scorer import save_history, score_pilot
+
+    firm(database_url, firm_id, "Acme")
+    ids = {"firm": firm_id, "pilot": pilot_id}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO pilot (id, firm_id, name, site, stage, starts_at, ends_at, status, timezone) VALUES "
+                     "(%s, %s, 'Air', 'Old Town', 3, '2024-01-01Z', '2024-01-02Z', 'completed', 'Asia/Seoul')",
+                     (pilot_id, firm_id))
+        for name in ("full", "gap", "hot"):
+            ids[name] = f"{pilot_id}-{name}"
+            conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at, "
+                         "claimed_battery_days) VALUES (%s, %s, 'env_sensor', 'wifi', 60, '2023-12-01Z', 365)",
+                         (ids[name], pilot_id))
+        _series(conn, ids["full"], DRAINING)
+        _series(conn, ids["gap"], ENV_OK, skip="i >= 720 AND i < 840")
+        _series(conn, ids["hot"], HOT)
+        conn.execute("INSERT INTO dead_letter (received_at, topic, topic_sha256, payload, payload_sha256, payload_size, "
+                     "reason, detail, pilot_id, device_id) VALUES ('2024-01-01T12:30Z', %s, sha256(%s::bytea), "
+                     "'{', sha256('{'), 1, 'malformed_json', 'not JSON: expecting a value', %s, %s)",
+                     (f"pilotlab/v1/{pilot_id}/{ids['gap']}/telemetry", f"pilotlab/v1/{pilot_id}/{ids['gap']}/telemetry",
+                      pilot_id, ids["gap"]))
+    score(database_url, pilot_id, date(2023, 12, 31), 70.0, "conditional", [], datetime(2024, 1, 1, tzinfo=UTC))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        save_history(conn, score_pilot(conn, pilot_id, load_rubric()))
+    return ids

@@ -37,7 +37,7 @@ def own(site: Site) -> dict[str, str]:
     suffix = uuid.uuid4().hex[:8]
     firm = seed.firm(site.database_url, f"rules-{suffix}", "Rules")
     return {"firm_id": firm, "pilot_id": seed.pilot(site.database_url, f"rules-{suffix}", firm), "token": "x",
-            "record_id": "0" * 64}
+            "record_id": "0" * 64, "device_id": f"rules-{suffix}-d0"}
 
 
 @pytest.fixture(scope="module")

@@ -1,56 +1,22 @@
 """The pilot scorecard: the stored verdict with each gate's value beside its threshold and the
 components; every device's breakdown over the latest score's window in a table that sorts by any
-column; the stored scores plotted over time. Telemetry is written straight into the tables, so the
-figures are known by construction."""
+column; the stored scores plotted over time. Telemetry is written straight into the tables
+(seed.scored_day), so the figures are known by construction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Callable
 
-import psycopg
 import pytest
 
-from scoring.rubric import load_rubric
-from scoring.scorer import save_history, score_pilot
 from tests.web import seed
 from tests.web.conftest import Browser, Site
 from tests.web.plot_pixels import pixels_of
 
-DAY = 1440  # readings a day at 60 s
-ENV_OK = "20 + (i % 7) * 0.1 AS temperature_c, 50 + (i % 5) AS humidity_pct"
-HOT = "CASE WHEN i % 144 = 0 THEN 150 ELSE 20 + (i % 7) * 0.1 END AS temperature_c, 50 + (i % 5) AS humidity_pct"
-
-
-def _series(conn: psycopg.Connection, device_id: str, values: str, skip: str = "false") -> None:
-    conn.execute(
-        ("INSERT INTO telemetry (device_id, seq, device_time, ingest_time, channel, size_bytes, temperature_c, humidity_pct) "
-         f"SELECT %s, i, '2024-01-01Z'::timestamptz + i * interval '60 s', '2024-01-01Z'::timestamptz + i * interval '60 s' "
-         f"+ interval '2 s', 'telemetry', 64, {values.replace('%', '%%')} FROM generate_series(0, {DAY - 1}) AS i WHERE NOT ({skip})").encode(),
-        (device_id,))
-
 
 @pytest.fixture
-def scored_pilot(site: Site, unique: Callable[[str], str]) -> Iterator[dict[str, str]]:
-    """One day of three env sensors: `full` sends every minute, `gap` misses 12:00-14:00 (120 of
-    1,440), `hot` reads 150 °C every 144th minute (10 readings); scored and stored, after an
-    older stored score of 70 the day before."""
-    firm = seed.firm(site.database_url, unique("firm"), "Acme")
-    pilot = unique("card")
-    with psycopg.connect(site.database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO pilot (id, firm_id, name, site, stage, starts_at, ends_at, status, timezone) VALUES "
-                     "(%s, %s, 'Air', 'Old Town', 3, '2024-01-01Z', '2024-01-02Z', 'completed', 'Asia/Seoul')", (pilot, firm))
-        ids = {"firm": firm, "pilot": pilot}
-        for name in ("full", "gap", "hot"):
-            ids[name] = f"{pilot}-{name}"
-            conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at, "
-                         "claimed_battery_days) VALUES (%s, %s, 'env_sensor', 'wifi', 60, '2023-12-01Z', 365)", (ids[name], pilot))
-        _series(conn, ids["full"], ENV_OK)
-        _series(conn, ids["gap"], ENV_OK, skip="i >= 720 AND i < 840")
-        _series(conn, ids["hot"], HOT)
-        seed.score(site.database_url, pilot, date(2023, 12, 31), 70.0, "conditional", [], datetime.fromisoformat("2024-01-01T00:00Z"))
-        save_history(conn, score_pilot(conn, pilot, load_rubric()))
-    yield ids
+def scored_pilot(site: Site, unique: Callable[[str], str]) -> dict[str, str]:
+    return seed.scored_day(site.database_url, unique("firm"), unique("card"))
 
 
 def _cells(browser: Browser, device_id: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 // Plots of the pages, drawn with uPlot (vendor/uplot, MIT) from JSON the server embeds in the page:
 // every <div data-plot="ID"> is drawn from <script type="application/json" id="ID">, shaped as
 //   {x: [unix s], tz: "Asia/Seoul", y_label, y_range?: [min, max],
-//    series: [{label, values: [number|null], color, dash?: true, points_only?: true}],
+//    series: [{label, values: [number|null], color, dash?: true (a projection), points_only?: true}],
 //    shade?: [[start s, end s], ...], shade_label?}
 // A points_only series marks (QC flags); shade spans are filled behind the data (outages).
 // After drawing, the element's data-drawn says how many non-null values it plotted.
@@ -27,7 +27,7 @@ function draw(el) {
   let drawn = 0;
   for (const s of spec.series) {
     const one = {label: s.label, stroke: s.color, width: 2, spanGaps: false};
-    if (s.dash) one.dash = [6, 4];
+    if (s.dash) Object.assign(one, {dash: [6, 4], spanGaps: true});  // a projection: two points, one line
     if (s.points_only) {
       one.paths = () => null;
       one.points = {show: true, size: 9, stroke: s.color, fill: s.color};
