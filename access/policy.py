@@ -26,10 +26,12 @@ class ApiRole(StrEnum):
     FIRM = "firm"
     REVIEWER = "reviewer"
     PROVISIONING = "provisioning"
+    DEPARTMENT = "department"  # a city department: saves requirements, sees the firms whose records meet them
 
 
 SCOPED = frozenset({ApiRole.FIRM, ApiRole.PILOT_MANAGER})
-A, M, F, R, P = ApiRole.ADMIN, ApiRole.PILOT_MANAGER, ApiRole.FIRM, ApiRole.REVIEWER, ApiRole.PROVISIONING
+A, M, F, R, P, D = (ApiRole.ADMIN, ApiRole.PILOT_MANAGER, ApiRole.FIRM, ApiRole.REVIEWER, ApiRole.PROVISIONING,
+                    ApiRole.DEPARTMENT)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ READ = _rule(A, M, F, R, P)            # registry, telemetry, health
 READ_RESULTS = _rule(A, M, F, R)       # scores and records
 MANAGE = _rule(A, M)                   # a pilot's own settings and records
 PROVISION = _rule(A, M, P)             # devices, gateways, their links and credentials
+MATCH = _rule(A, D)                    # requirements and the firms that meet them
+READ_RECORD = _rule(A, M, F, R, D)     # one record: a department opens the records its matches link to
 
 RULES: dict[tuple[str, str], Rule] = {
     # service
@@ -115,8 +119,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/pilots/{pilot_id}/records"): MANAGE,
     ("GET", "/pilots/{pilot_id}/records"): READ_RESULTS,
     ("GET", "/records/public-key"): PUBLIC,
-    ("GET", "/records/{record_id}"): READ_RESULTS,
+    ("GET", "/records/{record_id}"): READ_RECORD,
     ("POST", "/records/verify"): PUBLIC,
+    # demand-supply matching (api.routes.matching)
+    ("POST", "/requirements"): MATCH,
+    ("GET", "/requirements"): MATCH,
+    ("GET", "/requirements/{requirement_id}/matches"): MATCH,
     # the records' transparency log: hashes and sizes only (api.routes.transparency)
     ("GET", "/log/tree-head"): PUBLIC,
     ("GET", "/log/consistency"): PUBLIC,
@@ -158,7 +166,10 @@ PAGES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/verify"): PUBLIC,                    # checks a record file in the browser, no upload
     ("GET", "/ui/pilots"): READ_RESULTS,              # overview: scores and verdicts, as GET /scores
     ("GET", "/ui/pilots/{pilot_id}"): READ_RESULTS,   # one pilot: its latest score and records
-    ("GET", "/ui/records/{record_id}"): READ_RESULTS,  # a record file (or its bundle), as GET /records/{id}
+    ("GET", "/ui/records/{record_id}"): READ_RECORD,  # a record file (or its bundle), as GET /records/{id}
+    ("GET", "/ui/matching"): MATCH,                   # requirements: the form and those saved
+    ("POST", "/ui/matching"): MATCH,
+    ("GET", "/ui/matching/{requirement_id}"): MATCH,  # one requirement's matching firms, ranked
     ("GET", "/ui/devices/{device_id}"): READ_RESULTS,  # one device: readings, arrivals, battery, dead letters
 }
 

@@ -45,6 +45,7 @@ TAGS = [
     {"name": "access", "description": "Broker credentials of devices and gateways, and API keys (secrets shown once)."},
     {"name": "conformance", "description": "A device checked against the contract and its profile before a pilot: "
                                            "runs and their signed reports."},
+    {"name": "matching", "description": "A city department's requirements and the firms whose signed records meet them."},
 ]
 
 
@@ -85,6 +86,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     from api import scoring  # scores, records, daily rescoring (issue 4)
 
     scoring.install(app, settings)
+    from api.routes import matching  # demand-supply matching for city departments (issue 16)
+
+    app.include_router(matching.router)
     auth.document_public_routes(app)
     from api import pages  # web pages, sign-in and the offline API docs (issue 16)
 

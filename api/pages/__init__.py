@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from api.pages import device_page, docs, overview, page_errors, pilot_page, record_files, signin, verify
+from api.pages import device_page, docs, matching_page, overview, page_errors, pilot_page, record_files, signin, verify
 from api.pages.guard import PREFIX, authorize_page
 
 
@@ -31,7 +31,7 @@ def install(app: FastAPI) -> None:
     pages = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(authorize_page)])
     pages.state = app.state  # the API's pool, settings and scoring keys, as its lifespan sets them
     page_errors.install(pages)
-    for routes in (signin, overview, pilot_page, device_page, record_files, verify):
+    for routes in (signin, overview, pilot_page, device_page, record_files, matching_page, verify):
         pages.include_router(routes.router)
     pages.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.mount(PREFIX, pages)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from access import api_keys
+from access.policy import ApiRole
 from api.database import Db
 from api.pages import signin_links
 from api.pages.cookies import clear_cookie, set_cookie
@@ -53,7 +54,10 @@ def signin(request: Request, conn: Db, api_key: Annotated[str, Form()] = "",
     if principal is None:
         return render(request, "signin.html", {"next": _safe_next(next), "error": "this API key is unknown or revoked"},
                       status_code=401)
-    return _signed_in(request, conn, principal.key_id, _safe_next(next))
+    to = _safe_next(next)
+    if principal.role is ApiRole.DEPARTMENT and to == HOME:  # a department sees no pilots: its page is matching
+        to = f"{PREFIX}/matching"
+    return _signed_in(request, conn, principal.key_id, to)
 
 
 @router.get("/signin/link/{token}")

@@ -22,7 +22,7 @@ from api.app import create_app
 from conformance.thresholds import load_thresholds
 from devices.profiles import ProfileDefinition
 from pilotlab.settings import Settings
-from store import profiles
+from store import profiles, requirements
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
     conn.execute("INSERT INTO conformance_report (id, run_id, device_id, issued_at, passed, key_id, document) "
                  "VALUES (%s, %s, %s, now(), false, 'k', %s)", (ids["report_id"], f"cr_{tag * 4}ffffffff",
                                                                 ids["device_id"], b"{}"))
+    requirement = requirements.create(conn, name=f"req-{tag}", kind="env_sensor", min_verdict="conditional", created_by="")
+    ids["requirement_id"] = str(requirement.id)
     return ids
 
 
@@ -94,7 +96,8 @@ def world(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFac
                 ApiRole.PILOT_MANAGER: api_keys.create(conn, "pilot_manager", pilot_ids=[own["pilot_id"]]).token,
                 ApiRole.FIRM: api_keys.create(conn, "firm", firm_id=own["firm_id"]).token,
                 ApiRole.REVIEWER: api_keys.create(conn, "reviewer").token,
-                ApiRole.PROVISIONING: api_keys.create(conn, "provisioning").token}
+                ApiRole.PROVISIONING: api_keys.create(conn, "provisioning").token,
+                ApiRole.DEPARTMENT: api_keys.create(conn, "department").token}
         spare = api_keys.create(conn, "reviewer", name="revoked by the matrix").key.id
     with TestClient(create_app(Settings(database_url=url, signing_key=Path(key)))) as client:
         yield client, World(own, foreign, {k.value: v for k, v in keys.items()}, spare)

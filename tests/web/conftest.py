@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -50,8 +51,9 @@ class Site:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-@pytest.fixture(scope="session")
-def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@contextmanager
+def serve_site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The API app over `database_url` with a new records key, served on 127.0.0.1."""
     from scoring.signing import generate_key
 
     key = tmp_path_factory.mktemp("web") / "signing.pem"
@@ -59,6 +61,12 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     app = create_app(Settings(database_url=database_url, signing_key=key))
     with served(app) as (host, port):
         yield Site(f"http://{host}:{port}", database_url, key)
+
+
+@pytest.fixture(scope="session")
+def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with serve_site(database_url, tmp_path_factory) as served_site:
+        yield served_site
 
 
 @pytest.fixture(scope="session")

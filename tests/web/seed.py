@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -92,3 +93,24 @@ def scored_day(database_url: str, firm_id: str, pilot_id: str) -> dict[str, str]
     with psycopg.connect(database_url, autocommit=True) as conn:
         save_history(conn, score_pilot(conn, pilot_id, load_rubric()))
     return ids
+
+
+def recorded_pilot(database_url: str, signing_key: Path, firm_id: str, pilot_id: str, *,
+                   claimed_battery_days: float = 30, missing: str = "false") -> str:
+    """A firm with a completed one-day pilot of two env sensors draining their battery at 2.88 % a
+    day (projected ~35 days), claiming `claimed_battery_days`, the readings where the SQL condition
+    `missing` holds over i left out; its record issued and signed with the site's key. The record id."""
+    from scoring.issuing import issue_record
+    from scoring.rubric import load_rubric
+    from scoring.signing import load_private_key
+
+    firm(database_url, firm_id, f"{firm_id} Co.")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO pilot (id, firm_id, name, site, stage, starts_at, ends_at, status) VALUES "
+                     "(%s, %s, 'Air', 'Old Town', 3, '2024-01-01Z', '2024-01-02Z', 'completed')", (pilot_id, firm_id))
+        for n in range(2):
+            conn.execute("INSERT INTO device (id, pilot_id, kind, connectivity, reporting_interval_s, commissioned_at, "
+                         "claimed_battery_days) VALUES (%s, %s, 'env_sensor', 'wifi', 60, '2023-12-01Z', %s)",
+                         (f"{pilot_id}-{n}", pilot_id, claimed_battery_days))
+            _series(conn, f"{pilot_id}-{n}", DRAINING, skip=missing)
+        return issue_record(conn, pilot_id, load_rubric(), load_private_key(signing_key)).id

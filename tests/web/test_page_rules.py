@@ -19,6 +19,7 @@ from api.app import create_app
 from api.pages import sessions
 from api.pages.guard import PREFIX
 from pilotlab.settings import Settings
+from store import requirements
 from tests.web import seed
 from tests.web.conftest import Site
 
@@ -36,8 +37,10 @@ def own(site: Site) -> dict[str, str]:
 
     suffix = uuid.uuid4().hex[:8]
     firm = seed.firm(site.database_url, f"rules-{suffix}", "Rules")
+    with psycopg.connect(site.database_url, autocommit=True) as conn:
+        requirement = requirements.create(conn, name="rules", kind="env_sensor", min_verdict="conditional", created_by="")
     return {"firm_id": firm, "pilot_id": seed.pilot(site.database_url, f"rules-{suffix}", firm), "token": "x",
-            "record_id": "0" * 64, "device_id": f"rules-{suffix}-d0"}
+            "record_id": "0" * 64, "device_id": f"rules-{suffix}-d0", "requirement_id": str(requirement.id)}
 
 
 @pytest.fixture(scope="module")
