@@ -182,31 +182,24 @@ WITH w AS (
     WINDOW s2 AS (PARTITION BY r.device_id, r.d0 ORDER BY r.device_time, r.seq)
 ), f AS (
     SELECT {level3} FROM q
-), g AS (
-    SELECT f.*, {counted}, {mask} AS fmask, {flag_nolead} AS qc_nolead FROM f
+), g AS (  -- OFFSET 0: flags computed once per reading, not again at every use in v's window functions
+    SELECT f.*, {counted}, {mask} AS fmask, {flag_nolead} AS qc_nolead FROM f OFFSET 0
 ), v AS (
     SELECT g.*,
            max(CASE WHEN dv THEN te END) OVER p AS prev_dv,
            max(CASE WHEN dv THEN day END) OVER p AS prev_dv_day,
            max(CASE WHEN ok THEN te END) OVER p AS prev_ok,
            max(CASE WHEN ok THEN day END) OVER p AS prev_ok_day,
-           min(CASE WHEN ok THEN te END) OVER nx AS next_ok,
-           min(CASE WHEN ok THEN day END) OVER nx AS next_ok_day,
            max(CASE WHEN dv AND {is_hb} THEN te END) OVER p AS prev_hb,
            max(CASE WHEN dv AND {is_hb} THEN day END) OVER p AS prev_hb_day,
            lead(day) OVER s3 AS next_day
     FROM g
     WINDOW s3 AS (PARTITION BY device_id, d0 ORDER BY device_time, seq),
-           p AS (s3 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-           -- "after": in reverse order with a fixed frame start, so min() grows row by row; a frame
-           -- from 1 FOLLOWING would restart the aggregate at every row (quadratic)
-           nx AS (PARTITION BY device_id, d0 ORDER BY device_time DESC, seq DESC
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+           p AS (s3 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), x AS (
     SELECT v.*,
            CASE WHEN prev_dv_day = day THEN prev_dv END AS pv,
            CASE WHEN prev_ok_day = day THEN prev_ok END AS pok,
-           CASE WHEN next_ok_day = day THEN next_ok END AS nok,
            CASE WHEN prev_hb_day = day THEN prev_hb END AS phb,
            next_day IS DISTINCT FROM day AS is_last,
            floor((te - ws_e) / {slot_s}) AS slot,
@@ -249,15 +242,17 @@ WITH w AS (
            bool_or(back_time IS NULL) AS short_context,
            min(back_time) AS back_from,
            max(next_time) FILTER (WHERE is_last) AS lead_time,
-           coalesce(bool_or(is_last AND (qc <> qc_nolead OR fmask & {spike_bits} <> 0)), false) AS tail_needs_next
+           coalesce(bool_or(is_last AND (qc <> qc_nolead OR fmask & {spike_bits} <> 0)), false) AS tail_needs_next,
+           -- the day's failed delivered readings (usually none), made into runs below: grouped here
+           -- rather than in a second pass over x, which would make PostgreSQL materialise x
+           array_agg(pok) FILTER (WHERE {incident} AND dv AND NOT ok) AS f_pok,
+           array_agg(te) FILTER (WHERE {incident} AND dv AND NOT ok) AS f_te,
+           array_agg(fmask) FILTER (WHERE {incident} AND dv AND NOT ok) AS f_mask,
+           -- valid readings that end a run (the delivered reading before them in the day failed),
+           -- keyed like the run by the valid reading before them in the day
+           array_agg(pok) FILTER (WHERE {incident} AND ok AND pv IS NOT NULL AND pv > coalesce(pok, pv - 1)) AS e_pok,
+           array_agg(te) FILTER (WHERE {incident} AND ok AND pv IS NOT NULL AND pv > coalesce(pok, pv - 1)) AS e_te
     FROM x GROUP BY device_id, d0, day
-), fr AS (  -- runs of failed delivered readings inside the day: those after the same valid one of the day
-    SELECT device_id, d0, day, min(te) AS start_te, min(nok) AS end_te, pok IS NULL AS head, bit_or(fmask) AS mask
-    FROM x WHERE {incident} AND dv AND NOT ok GROUP BY device_id, d0, day, pok
-), frd AS (
-    SELECT device_id, d0, day,
-           jsonb_agg(jsonb_build_array(start_te, end_te, head, {mask_names}) ORDER BY start_te) AS fail_runs
-    FROM fr GROUP BY device_id, d0, day
 ), days AS (
     SELECT w.device_id, w.d0, w.ws, w.pkey, g.day::date AS day,
            (g.day::date::timestamp AT TIME ZONE %(tz)s) AS day_start,
@@ -285,7 +280,11 @@ SELECT d.device_id, d.day_start, d.day, d.day_end, d.ws AS anchor, {interval_int
        coalesce(a.complete, 0) AS complete, a.carried, d.pkey AS profile_key
 FROM days d
 LEFT JOIN a ON a.device_id = d.device_id AND a.d0 = d.d0 AND a.day = d.day
-LEFT JOIN frd ON frd.device_id = d.device_id AND frd.d0 = d.d0 AND frd.day = d.day
+LEFT JOIN LATERAL (  -- runs of failed readings inside the day: those after the same valid one of the day
+    SELECT jsonb_agg(jsonb_build_array(r.start_te, e.te, r.head, {mask_names}) ORDER BY r.start_te) AS fail_runs
+    FROM (SELECT f.pok, min(f.te) AS start_te, f.pok IS NULL AS head, bit_or(f.mask) AS mask
+          FROM unnest(a.f_pok, a.f_te, a.f_mask) AS f(pok, te, mask) GROUP BY f.pok) r
+    LEFT JOIN unnest(a.e_pok, a.e_te) AS e(pok, te) ON e.pok IS NOT DISTINCT FROM r.pok) frd ON true
 LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER BY b) AS counts
                    FROM (SELECT b, count(*)::int AS c FROM unnest(a.lat_all) AS b GROUP BY b) h) lh ON true
 LEFT JOIN LATERAL (SELECT array_agg(b ORDER BY b) AS buckets, array_agg(c ORDER BY b) AS counts

@@ -192,8 +192,8 @@ WITH w AS (
     WINDOW s2 AS (PARTITION BY r.device_id ORDER BY r.device_time, r.seq)
 ), f AS (
     SELECT {level3} FROM q
-), g AS (
-    SELECT f.*, {counted}, {mask} AS fmask FROM f
+), g AS (  -- OFFSET 0: flags computed once per reading, not again at every use in the window functions
+    SELECT f.*, {counted}, {mask} AS fmask FROM f OFFSET 0
 )""").format(level1=level1, level2=level2, level3=level3, present=declared.present_sql(kind),
              required=declared.required_sql(sql.SQL("w.vmasks"), sql.SQL("w.cmask")), counted=counting.columns(),
              mask=delivery.failed_tests_mask(counting.tests))
