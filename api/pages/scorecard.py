@@ -12,8 +12,12 @@ from typing import Any
 
 import psycopg
 
-from scoring.rubric import LoadedRubric
-from scoring.scorer import score_pilot
+from scoring import breakdown
+from scoring.ingest_counts import ingest_counts
+from scoring.lpwa import delivery_ratios
+from scoring.metrics import device_metrics
+from scoring.rubric import Rubric
+from scoring.window import load_pilot, pilot_window
 
 HISTORY_SHOWN = 366
 
@@ -51,9 +55,15 @@ def _row(b: dict[str, Any]) -> DeviceRow:
         battery_ratio=battery["ratio"])
 
 
-def device_rows(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, window_end: datetime) -> list[DeviceRow]:
-    scored = score_pilot(conn, pilot_id, rubric, as_of=window_end)
-    return [_row(b) for b in scored.device_breakdowns()]
+def device_rows(conn: psycopg.Connection, pilot_id: str, rubric: Rubric, window_end: datetime) -> list[DeviceRow]:
+    """Every scored device's breakdown up to `window_end`, from the daily summaries: the metrics
+    score_pilot computes, without what only a score needs (fleet pooling, daily counts, the
+    evidence digest)."""
+    pilot = load_pilot(conn, pilot_id)
+    scored = pilot_window(conn, pilot, rubric, window_end).scored
+    metrics = device_metrics(conn, rubric, scored, delivery_ratios(conn, scored), timezone=pilot.timezone,
+                             ingest=ingest_counts(conn, scored))
+    return [_row(breakdown.device(m, breakdown.HISTOGRAM)) for m in metrics]
 
 
 def qc_tests(rows: list[DeviceRow]) -> list[str]:
