@@ -6,6 +6,8 @@ table and the stored verdict above it speak of the same days."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
@@ -53,6 +55,44 @@ def _row(b: dict[str, Any]) -> DeviceRow:
         outages=b["outages"]["count"], down_s=b["outages"]["down_s"],
         battery_projected_days=battery["projected_days"], battery_claimed_days=battery["claimed_days"],
         battery_ratio=battery["ratio"])
+
+
+class _Recent:
+    """The device rows of the last few stored scores shown, by (pilot, window end, when stored,
+    rubric): computing them costs ~0.75 s for 1,000 devices x 14 days (bench/pages.py), and they
+    change only when the pilot is scored again, which stores a new score."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._rows: OrderedDict[tuple[str, datetime, datetime, str], list[DeviceRow]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, datetime, datetime, str]) -> list[DeviceRow] | None:
+        with self._lock:
+            if key in self._rows:
+                self._rows.move_to_end(key)
+            return self._rows.get(key)
+
+    def put(self, key: tuple[str, datetime, datetime, str], rows: list[DeviceRow]) -> None:
+        with self._lock:
+            self._rows[key] = rows
+            while len(self._rows) > self.SIZE:
+                self._rows.popitem(last=False)
+
+
+_RECENT = _Recent()
+
+
+def stored_score_rows(conn: psycopg.Connection, pilot_id: str, rubric: Rubric, window_end: datetime,
+                      scored_at: datetime) -> list[DeviceRow]:
+    """device_rows for the stored score of `scored_at`, kept for the next views of the same score."""
+    key = (pilot_id, window_end, scored_at, rubric.version)
+    rows = _RECENT.get(key)
+    if rows is None:
+        rows = device_rows(conn, pilot_id, rubric, window_end)
+        _RECENT.put(key, rows)
+    return rows
 
 
 def device_rows(conn: psycopg.Connection, pilot_id: str, rubric: Rubric, window_end: datetime) -> list[DeviceRow]:

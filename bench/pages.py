@@ -1,0 +1,79 @@
+"""Benchmark: how long the server takes to render the pages of a 1,000-device pilot.
+
+Creates a throwaway database (bench.harness), generates the pilot's telemetry as bench.scoring
+does (equal numbers of environment sensors, trackers and switches at a 5-minute interval), builds
+its daily summaries and stores its score (as the daily rescoring would), then serves the API app
+in-process (Starlette's TestClient: no network between, so the time is the server's) and times,
+signed in as an admin, GET of the pilot's scorecard (/ui/pilots/bench: stored verdict, every
+device's breakdown over the stored window, score history) and of one device's page. Prints each
+run and the median. The scorecard's first run computes the device rows; the later ones find them
+kept for that stored score (api.pages.scorecard), as every view until the next daily rescoring.
+
+    .venv/bin/python -m bench.pages --database-url postgresql://postgres@127.0.0.1:5432/postgres
+        [--devices 1000] [--days 14] [--interval 300] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from starlette.testclient import TestClient
+
+from access import api_keys
+from api.app import create_app
+from api.pages import sessions
+from bench.harness import throwaway_database
+from bench.scoring import START, build_summaries, generate
+from pilotlab.settings import Settings
+from scoring.rubric import load_rubric
+from scoring.scorer import save_history, score_pilot
+from scoring.signing import generate_key
+
+
+def timed(client: TestClient, path: str, runs: int) -> list[float]:
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        answer = client.get(path)
+        took.append(time.perf_counter() - started)
+        answer.raise_for_status()
+    return took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database-url", required=True, help="admin URL of the server to create a throwaway database on")
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--interval", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    with throwaway_database(args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        rows = generate(url, args.devices, args.days, args.interval)
+        all_s, _, _ = build_summaries(url, args.days)
+        with psycopg.connect(url, autocommit=True) as conn:
+            save_history(conn, score_pilot(conn, "bench", load_rubric(), as_of=START + timedelta(days=args.days)))
+            token = api_keys.create(conn, "admin", name="bench pages").token
+            cookie = sessions.start(conn, token.split("_")[1])
+        print(f"seeded {rows:,} readings of {args.devices} devices x {args.days} days at {args.interval} s, "
+              f"summaries built and the score stored in {time.perf_counter() - started:.0f} s (summaries {all_s:.0f} s)")
+        key = Path(tmp) / "signing.pem"
+        generate_key(key)
+        with TestClient(create_app(Settings(database_url=url, signing_key=key))) as client:
+            client.cookies.set(sessions.SESSION_COOKIE, cookie)
+            for label, path in (("scorecard", "/ui/pilots/bench"), ("device page", "/ui/devices/d00000")):
+                took = timed(client, path, args.runs)
+                print(f"{label} ({path}): {', '.join(f'{t:.3f}' for t in took)} s; median {statistics.median(took):.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
