@@ -118,7 +118,8 @@ def device(conn: psycopg.Connection, device_id: str, rubric: Rubric) -> DeviceVi
     letters, _ = list_dead_letters(conn, device_id=device_id, limit=DEAD_LETTERS_SHOWN)
     runs = [r for r in runs_of(conn, [device_id]) if r.report_id is not None]
     report = get_report(conn, runs[0].report_id) if runs and runs[0].report_id else None
-    checks = json.loads(report.document).get("checks", []) if report is not None else []
+    # the report as signed ({"record": report, "signature": ...}: conformance.report.sign_report)
+    checks = json.loads(report.document)["record"].get("checks", []) if report is not None else []
     return DeviceView(id=device_id, pilot_id=pilot.id, kind=kind, timezone=tz, window=window, breakdown=found,
                       readings=_readings_plot(rows, kind, tz),
                       arrivals=_arrivals_plot(rows, found["outages"]["periods"] if found else [], tz),

@@ -114,3 +114,28 @@ def recorded_pilot(database_url: str, signing_key: Path, firm_id: str, pilot_id:
                          (f"{pilot_id}-{n}", pilot_id, claimed_battery_days))
             _series(conn, f"{pilot_id}-{n}", DRAINING, skip=missing)
         return issue_record(conn, pilot_id, load_rubric(), load_private_key(signing_key)).id
+
+
+def conformance_report(database_url: str, signing_key: Path, device_id: str, checks: list[dict[str, str]], *,
+                       passed: bool) -> str:
+    """A finished conformance run of the device with a report of `checks`, signed with the site's key
+    as conformance.report signs one (a body of the checks alone: the page reads no more). Its id."""
+    import hashlib
+    import uuid
+
+    from conformance.report import sign_report
+    from conformance.thresholds import load_thresholds
+    from scoring.signing import key_id, load_private_key
+
+    key = load_private_key(signing_key)
+    document = sign_report({"device_id": device_id, "checks": checks, "passed": passed}, key)
+    report_id, run_id, thresholds = hashlib.sha256(document).hexdigest(), f"cr_{uuid.uuid4().hex[:16]}", load_thresholds()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO conformance_run (id, device_id, started_at, ends_at, thresholds, thresholds_digest, "
+                     "baseline, finished_at, passed, report_id) VALUES (%s, %s, now() - interval '2 hours', "
+                     "now() - interval '1 hour', %s, %s, '{}', now(), %s, %s)",
+                     (run_id, device_id, Jsonb(thresholds.stored()), thresholds.digest, passed, report_id))
+        conn.execute("INSERT INTO conformance_report (id, run_id, device_id, issued_at, passed, key_id, document) "
+                     "VALUES (%s, %s, %s, now(), %s, %s, %s)",
+                     (report_id, run_id, device_id, passed, key_id(key.public_key()), document))
+    return report_id

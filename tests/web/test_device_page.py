@@ -73,3 +73,17 @@ def test_another_firms_session_gets_404_on_the_device_page(browser: Browser, sit
     assert browser.open(f"/ui/devices/{scored_pilot['full']}").status == 404  # type: ignore[attr-defined]
     browser.sign_in(site.key("firm", firm_id=scored_pilot["firm"]))
     assert browser.open(f"/ui/devices/{scored_pilot['full']}").status == 200  # type: ignore[attr-defined]
+
+
+def test_the_newest_conformance_report_shows_each_checks_outcome(browser: Browser, site: Site,
+                                                                 scored_pilot: dict[str, str]) -> None:
+    device = scored_pilot["full"]
+    checks = [{"name": "credentials", "outcome": "pass", "message": "connected with its own account"},
+              {"name": "interval", "outcome": "fail", "message": "p95 interval 75 s, declared 60 s ± 10 %"},
+              {"name": "lorawan_session", "outcome": "n/a", "message": "not a LoRaWAN device"}]
+    seed.conformance_report(site.database_url, site.signing_key, device, checks, passed=False)
+    browser.sign_in(site.key("reviewer"))
+    browser.open(f"/ui/devices/{device}")
+    assert "failed" in browser.page.get_by_test_id("conformance").inner_text()  # type: ignore[attr-defined]
+    rows = browser.page.locator("[data-testid=conformance-checks] tbody tr").all_inner_texts()  # type: ignore[attr-defined]
+    assert [r.split("\t")[:2] for r in rows] == [[c["name"], c["outcome"]] for c in checks]
