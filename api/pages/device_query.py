@@ -64,7 +64,22 @@ def _plot(x: list[float], tz: str, y_label: str, series: list[dict[str, Any]], *
     return {"x": x, "tz": tz, "y_label": y_label, "series": series, **extra}
 
 
-def _readings_plot(rows: list[dict[str, Any]], kind: str, tz: str) -> dict[str, Any]:
+GAP_FACTOR = 3  # readings further apart than this many intervals are not joined by a line
+
+
+def _with_breaks(rows: list[dict[str, Any]], interval_s: float) -> list[dict[str, Any]]:
+    """The rows with an empty one one interval after each reading followed by a gap, so the plot's
+    lines stop at a gap instead of bridging it."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if out and row["te"] - out[-1]["te"] > GAP_FACTOR * interval_s:
+            out.append({"te": out[-1]["te"] + interval_s, "qc": None})
+        out.append(row)
+    return out
+
+
+def _readings_plot(rows: list[dict[str, Any]], kind: str, tz: str, interval_s: float) -> dict[str, Any]:
+    rows = _with_breaks(rows, interval_s)
     x = [r["te"] for r in rows]
     measured = [m for m in KIND_NUMERIC[DeviceKind(kind)] if m != "battery_pct" and any(r.get(m) is not None for r in rows)]
     series: list[dict[str, Any]] = [{"label": m, "values": [r.get(m) for r in rows], "color": COLOURS[i % len(COLOURS)]}
@@ -121,7 +136,7 @@ def device(conn: psycopg.Connection, device_id: str, rubric: Rubric) -> DeviceVi
     # the report as signed ({"record": report, "signature": ...}: conformance.report.sign_report)
     checks = json.loads(report.document)["record"].get("checks", []) if report is not None else []
     return DeviceView(id=device_id, pilot_id=pilot.id, kind=kind, timezone=tz, window=window, breakdown=found,
-                      readings=_readings_plot(rows, kind, tz),
+                      readings=_readings_plot(rows, kind, tz, window.device.reporting_interval_s if window else 60),
                       arrivals=_arrivals_plot(rows, found["outages"]["periods"] if found else [], tz),
                       battery=_battery_plot(rows, found["battery"] if found else {}, tz),
                       dead_letters=letters, conformance=report, checks=checks)

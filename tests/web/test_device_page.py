@@ -40,6 +40,7 @@ def test_arrivals_plot_shades_the_outage(browser: Browser, site: Site, scored_pi
     browser.sign_in(site.key("reviewer"))
     browser.open(f"/ui/devices/{scored_pilot['gap']}")
     assert _drawn(browser, "arrivals") == seed.DAY - 120
+    assert _drawn(browser, "readings") == 2 * (seed.DAY - 120)  # the lines stop at the gap: no value made up
     assert pixels_of(browser.page, "[data-testid=arrivals]", OUTAGE_SHADE) > 100
     browser.open(f"/ui/devices/{scored_pilot['full']}")
     assert pixels_of(browser.page, "[data-testid=arrivals]", OUTAGE_SHADE) == 0  # no outage, nothing shaded
