@@ -5,8 +5,11 @@ column; the stored scores plotted over time. Telemetry is written straight into 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.web import seed
@@ -83,3 +86,24 @@ def test_another_firms_session_gets_404_on_the_scorecard(browser: Browser, site:
     browser.sign_in(site.key("firm", firm_id=other))
     answer = browser.open(f"/ui/pilots/{scored_pilot['pilot']}")
     assert answer.status == 404  # type: ignore[attr-defined]
+
+
+def test_records_are_listed_and_download_as_issued_and_as_bundles(browser: Browser, site: Site,
+                                                                 scored_pilot: dict[str, str]) -> None:
+    from scoring.issuing import issue_record
+    from scoring.rubric import load_rubric
+    from scoring.signing import load_private_key
+
+    with psycopg.connect(site.database_url, autocommit=True) as conn:
+        issued = issue_record(conn, scored_pilot["pilot"], load_rubric(), load_private_key(site.signing_key))
+    browser.sign_in(site.key("firm", firm_id=scored_pilot["firm"]))
+    browser.open(f"/ui/pilots/{scored_pilot['pilot']}")
+    row = browser.page.locator("[data-testid=records] tbody tr")  # type: ignore[attr-defined]
+    assert row.count() == 1 and issued.verdict in row.inner_text()
+    with browser.page.expect_download() as record:  # type: ignore[attr-defined]
+        row.get_by_role("link", name="record").click()
+    assert Path(record.value.path()).read_bytes() == issued.document  # byte for byte as signed
+    with browser.page.expect_download() as bundle:  # type: ignore[attr-defined]
+        row.get_by_role("link", name="bundle").click()
+    assert bundle.value.suggested_filename.endswith(".bundle.json")
+    assert json.loads(Path(bundle.value.path()).read_bytes())["record"] == issued.document.decode()  # the file, inside
