@@ -90,6 +90,8 @@ class _Subscriber:
         client.on_message = lambda c, u, message: self.messages.append(message)
         client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic_filter, options=SubscribeOptions(qos=1))
         client.on_subscribe = lambda *args: self.subscribed.set()
+        self.disconnected = threading.Event()
+        client.on_disconnect = lambda *args: self.disconnected.set()
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = 300
         client.connect(endpoint.host, endpoint.port, clean_start=False, properties=properties)
@@ -99,6 +101,7 @@ class _Subscriber:
 
     def stop(self) -> None:
         self.client.disconnect()
+        assert self.disconnected.wait(10), "DISCONNECT not sent"  # what was queued before it went first
         self.client.loop_stop()
 
 
