@@ -14,7 +14,8 @@ breakdown). Over that record's devices of the required kind:
 
 A firm qualifies if one of its pilots' records meets every threshold the requirement sets; firms
 are ranked by that record's score (their best), then availability. A record issued after the
-requirement's matches were last shown (`checked_at`) is marked new.
+requirement's matches were last shown (`checked_at`; stored after it: its transparency-log leaf's
+time) is marked new.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def matches(conn: psycopg.Connection, r: Requirement, public: Ed25519PublicKey) 
         if found is None or not meets(r, found):
             continue
         match = Match(c.firm_id, c.firm_name, c.pilot_id, c.record_id, c.issued_at, float(c.score), found,
-                      new=r.checked_at is not None and c.issued_at > r.checked_at)
+                      new=r.checked_at is not None and c.recorded_at > r.checked_at)
         mine = best.get(c.firm_id)
         if mine is None or (match.score, match.issued_at) > (mine.score, mine.issued_at):
             best[c.firm_id] = match

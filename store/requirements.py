@@ -73,14 +73,18 @@ class CandidateRecord:
     issued_at: datetime
     score: float
     document: bytes
+    recorded_at: datetime  # when it was stored: its transparency-log leaf's time (else its issue time)
 
 
 def latest_records(conn: psycopg.Connection, kind: str) -> list[CandidateRecord]:
-    """Each pilot's newest record whose verdict is not `invalid`, for pilots with a device of `kind`."""
+    """Each pilot's newest record whose verdict is not `invalid`, for pilots with a device of `kind`.
+    Issue times are whole seconds (scoring.issuing), so records of one second are ordered by their
+    place in the transparency log, which is the order they were stored in."""
     with conn.cursor(row_factory=class_row(CandidateRecord)) as cur:
         return cur.execute(
             "SELECT DISTINCT ON (rr.pilot_id) p.firm_id, f.name AS firm_name, rr.pilot_id, rr.id AS record_id, "
-            "rr.issued_at, rr.score, rr.document FROM reference_record rr JOIN pilot p ON p.id = rr.pilot_id "
-            "JOIN firm f ON f.id = p.firm_id WHERE rr.verdict <> 'invalid' "
+            "rr.issued_at, rr.score, rr.document, coalesce(tl.appended_at, rr.issued_at) AS recorded_at "
+            "FROM reference_record rr JOIN pilot p ON p.id = rr.pilot_id JOIN firm f ON f.id = p.firm_id "
+            "LEFT JOIN transparency_leaf tl ON tl.record_id = rr.id WHERE rr.verdict <> 'invalid' "
             "AND EXISTS (SELECT 1 FROM device d WHERE d.pilot_id = p.id AND d.kind = %s) "
-            "ORDER BY rr.pilot_id, rr.issued_at DESC, rr.id", (kind,)).fetchall()
+            "ORDER BY rr.pilot_id, rr.issued_at DESC, tl.leaf_index DESC NULLS LAST, rr.id", (kind,)).fetchall()

@@ -28,7 +28,8 @@ def site(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFact
 def firms(site: Site) -> dict[str, str]:
     """`good`: every reading, battery projected ~35 days against 30 claimed; `gappy`: two hours
     missing; `greedy`: claims 365 days; `lapsed`: a first record that met it, then a newer one of
-    the same pilot after two hours of its readings were deleted."""
+    the same pilot after two hours of its readings were deleted (most often in the same second as the
+    first: the transparency log's order tells which is newer)."""
     ids = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("good", "gappy", "greedy", "lapsed")}
     seed.recorded_pilot(site.database_url, site.signing_key, ids["good"], f"{ids['good']}-p")
     seed.recorded_pilot(site.database_url, site.signing_key, ids["gappy"], f"{ids['gappy']}-p", missing=GAP)
@@ -74,6 +75,7 @@ def test_a_department_sees_exactly_the_firms_whose_latest_records_qualify(browse
     assert _matched(browser) == [firms["good"]]
     row = browser.page.locator(f"tr[data-firm='{firms['good']}']")  # type: ignore[attr-defined]
     assert "100.0 %" in row.inner_text()  # completeness, from the record's device breakdowns
+    assert row.locator("a[href^='/ui/pilots/']").count() == 0  # a department sees records, not live scorecards
     with browser.page.expect_download() as download:  # type: ignore[attr-defined]
         row.get_by_role("link", name="record").click()
     assert download.value.suggested_filename.startswith("pilotlab-record-")
