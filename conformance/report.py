@@ -11,32 +11,28 @@ Once stored it is a leaf of the records' transparency log (store/sql/0021), and 
 same form as a record's (scoring.transparency.bundle: the report, its inclusion proof and the
 signed tree head) — proves that too. `verify_report` checks either form; any changed byte fails.
 
-The envelope check repeats scoring.records.verify's but for the format it accepts: that function
-takes reference records only (see the report of issue 17).
+Verification is the records' own (scoring.records.verify, scoring.transparency.bundle.verify_bundle),
+accepting this report format only.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from conformance.checks import CheckResult, Outcome
 from conformance.observations import Observations
 from conformance.thresholds import LoadedThresholds
 from pilotlab import __version__
-from pilotlab.errors import InvalidRequest, RecordInvalid
-from scoring.records import sign
-from scoring.signing import key_id
-from scoring.transparency.bundle import BUNDLE_FORMAT
-from scoring.transparency.merkle import leaf_hash, verify_inclusion
-from scoring.transparency.tree_head import TreeHead, hex_hash, verify_tree_head
+from pilotlab.errors import InvalidRequest
+from scoring.records import sign, verify
+from scoring.transparency.bundle import is_bundle, verify_bundle
+from scoring.transparency.tree_head import TreeHead
+
+__all__ = ["REPORT_FORMAT", "VerifiedReport", "is_bundle", "report_body", "sign_report", "verify_report"]
 
 REPORT_FORMAT = "pilotlab-conformance-report/1"
 
@@ -74,78 +70,13 @@ class VerifiedReport:
     tree_head: TreeHead | None = None   # a bundle: the signed tree head it is proven against
 
 
-def _canonical(value: Any, document: bytes, what: str) -> None:
-    try:
-        canonical = rfc8785.dumps(value)
-    except Exception:  # noqa: BLE001 - any value RFC 8785 cannot encode
-        canonical = b""
-    if canonical != document:
-        raise RecordInvalid(f"the {what} is not in RFC 8785 canonical form: it was altered after signing")
-
-
-def _report(document: bytes, public: Ed25519PublicKey) -> dict[str, Any]:
-    """The report of a signed report file; RecordInvalid(reason) otherwise."""
-    try:
-        envelope = json.loads(document)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RecordInvalid(f"not JSON: {exc}") from None
-    if not isinstance(envelope, dict) or set(envelope) != {"record", "signature"}:
-        raise RecordInvalid("not a signed report: expected exactly the keys 'record' and 'signature'")
-    _canonical(envelope, document, "file")
-    signature, report = envelope["signature"], envelope["record"]
-    if not isinstance(signature, dict) or signature.get("alg") != "Ed25519":
-        raise RecordInvalid("signature.alg must be 'Ed25519'")
-    if signature.get("key_id") != key_id(public):
-        raise RecordInvalid(f"signed by key {signature.get('key_id')!r}, not by the given key {key_id(public)!r}")
-    try:
-        public.verify(base64.b64decode(str(signature.get("value")), validate=True), rfc8785.dumps(report))
-    except (ValueError, InvalidSignature):
-        raise RecordInvalid("the signature does not match the report: it was altered or signed by another key") from None
-    if not isinstance(report, dict) or report.get("format") != REPORT_FORMAT:
-        raise RecordInvalid(f"record.format is not {REPORT_FORMAT!r}: not a conformance report")
-    return report
-
-
-def _bundle(document: bytes, public: Ed25519PublicKey, trusted: TreeHead | None) -> VerifiedReport:
-    bundle = json.loads(document)
-    if set(bundle) != {"format", "record", "inclusion", "tree_head"} or not isinstance(bundle["record"], str):
-        raise RecordInvalid(f"not a bundle: expected {BUNDLE_FORMAT!r} with record, inclusion and tree_head")
-    _canonical(bundle, document, "bundle")
-    entry = bundle["record"].encode("utf-8")
-    report = _report(entry, public)
-    head = verify_tree_head(bundle["tree_head"], public)
-    proof = bundle["inclusion"]
-    if not isinstance(proof, dict) or set(proof) != {"leaf_index", "tree_size", "audit_path"} \
-            or any(isinstance(proof[k], bool) or not isinstance(proof[k], int) for k in ("leaf_index", "tree_size")) \
-            or not isinstance(proof["audit_path"], list):
-        raise RecordInvalid("inclusion: expected whole numbers leaf_index and tree_size and a list audit_path")
-    path = [hex_hash(h) for h in proof["audit_path"]]
-    if any(h is None for h in path):
-        raise RecordInvalid("inclusion: audit_path must hold hashes of 64 lower-case hex digits")
-    if proof["tree_size"] != head.tree_size:
-        raise RecordInvalid(f"the inclusion proof is for tree size {proof['tree_size']}, the tree head is of size "
-                            f"{head.tree_size}")
-    verify_inclusion(leaf_hash(entry), proof["leaf_index"], head.tree_size, [h for h in path if h], head.root_hash)
-    if trusted is not None and (trusted.tree_size, trusted.root_hash) != (head.tree_size, head.root_hash):
-        raise RecordInvalid(f"the bundle proves inclusion in the tree of size {head.tree_size}, not in the given tree "
-                            f"head's (size {trusted.tree_size}): ask for the bundle at tree_size={trusted.tree_size}")
-    return VerifiedReport(report, proof["leaf_index"], head)
-
-
-def is_bundle(document: bytes) -> bool:
-    try:
-        parsed = json.loads(document)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(parsed, dict) and parsed.get("format") == BUNDLE_FORMAT
-
-
 def verify_report(document: bytes, public: Ed25519PublicKey, trusted: TreeHead | None = None) -> VerifiedReport:
     """A signed report, or its bundle (then also its inclusion in the log, against `trusted` if
     given), checked with the signer's public key; RecordInvalid(reason) if any byte is wrong."""
     if is_bundle(document):
-        return _bundle(document, public, trusted)
+        verified = verify_bundle(document, public, trusted, formats=(REPORT_FORMAT,))
+        return VerifiedReport(verified.record, verified.leaf_index, verified.tree_head)
     if trusted is not None:
         raise InvalidRequest("a bare report carries no inclusion proof: verify its bundle against the tree head "
                              "(`pilotlab conformance report REPORT_ID --out FILE`)")
-    return VerifiedReport(_report(document, public))
+    return VerifiedReport(verify(document, public, formats=(REPORT_FORMAT,)))

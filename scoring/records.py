@@ -72,8 +72,9 @@ def record_id(document: bytes) -> str:
     return hashlib.sha256(document).hexdigest()
 
 
-def verify(document: bytes, public: Ed25519PublicKey) -> dict[str, Any]:
-    """The record if `document` is a valid signed record for `public`; else RecordInvalid(reason)."""
+def verify(document: bytes, public: Ed25519PublicKey, formats: tuple[str, ...] = RECORD_FORMATS) -> dict[str, Any]:
+    """The record if `document` is a valid signed record for `public` of one of `formats` (the
+    records' form also carries conformance reports); else RecordInvalid(reason)."""
     try:
         envelope = json.loads(document)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -100,6 +101,6 @@ def verify(document: bytes, public: Ed25519PublicKey) -> dict[str, Any]:
         public.verify(raw, rfc8785.dumps(record))
     except InvalidSignature:
         raise RecordInvalid("the signature does not match the record: it was altered or signed by another key") from None
-    if not isinstance(record, dict) or record.get("format") not in RECORD_FORMATS:
-        raise RecordInvalid(f"record.format is not one of {', '.join(map(repr, RECORD_FORMATS))}")
+    if not isinstance(record, dict) or record.get("format") not in formats:
+        raise RecordInvalid(f"record.format is not one of {', '.join(map(repr, formats))}")
     return record

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from pilotlab.errors import RecordInvalid
 from scoring.issuing import get_record
-from scoring.records import verify
+from scoring.records import RECORD_FORMATS, verify
 from scoring.transparency.log import Inclusion, current_tree_head, inclusion, tree_head_at
 from scoring.transparency.merkle import leaf_hash, verify_inclusion
 from scoring.transparency.tree_head import TreeHead, hex_hash, verify_tree_head
@@ -60,8 +60,10 @@ def is_bundle(document: bytes) -> bool:
     return isinstance(parsed, dict) and parsed.get("format") == BUNDLE_FORMAT
 
 
-def verify_bundle(document: bytes, public: Ed25519PublicKey, trusted: TreeHead | None = None) -> VerifiedBundle:
-    """The record, its leaf index and tree head if the bundle holds; else RecordInvalid(reason)."""
+def verify_bundle(document: bytes, public: Ed25519PublicKey, trusted: TreeHead | None = None,
+                  formats: tuple[str, ...] = RECORD_FORMATS) -> VerifiedBundle:
+    """The record (of one of `formats`), its leaf index and tree head if the bundle holds; else
+    RecordInvalid(reason)."""
     try:
         bundle = json.loads(document)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -76,7 +78,7 @@ def verify_bundle(document: bytes, public: Ed25519PublicKey, trusted: TreeHead |
     if canonical != document:
         raise RecordInvalid("the bundle is not in RFC 8785 canonical form: it was altered after it was made")
     entry = bundle["record"].encode("utf-8")
-    record = verify(entry, public)
+    record = verify(entry, public, formats)
     head = verify_tree_head(bundle["tree_head"], public)
     index, tree_size, path = _inclusion(bundle["inclusion"])
     if tree_size != head.tree_size:
