@@ -9,15 +9,13 @@ the field, e.g. `conformance profile v1.yaml: clock.max_offset_s: Input should b
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from pilotlab import versioned_yaml
 from pilotlab.errors import ConfigError
 
 DEFAULT_VERSION = "1"
@@ -82,34 +80,14 @@ class LoadedThresholds:
 
 
 def thresholds_from_bytes(data: bytes, source: str) -> LoadedThresholds:
-    try:
-        raw = yaml.safe_load(data.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"conformance profile {source}: not valid YAML: {first}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"conformance profile {source}: expected a mapping at the top level")
-    try:
-        thresholds = Thresholds.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"conformance profile {source}: {where}: {err['msg']}") from None
-    return LoadedThresholds(thresholds, hashlib.sha256(data).hexdigest(), source)
+    thresholds, digest = versioned_yaml.parse(data, source, Thresholds, "conformance profile", ConfigError)
+    return LoadedThresholds(thresholds, digest, source)
 
 
 def load_thresholds(path: Path | None = None, *, version: str = DEFAULT_VERSION) -> LoadedThresholds:
     """A conformance profile given by path, else the bundled `conformance/profiles/v<version>.yaml`."""
-    if path is not None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"conformance profile {path}: cannot read: {exc.strerror}") from None
-        return thresholds_from_bytes(data, Path(path).name)
-    entry = resources.files("conformance.profiles").joinpath(f"v{version}.yaml")
-    if not entry.is_file():
-        raise ConfigError(f"conformance profile version {version!r} is not bundled (conformance/profiles/v{version}.yaml)")
-    return thresholds_from_bytes(entry.read_bytes(), f"v{version}.yaml")
+    return thresholds_from_bytes(*versioned_yaml.read_file(path, version, "conformance.profiles",
+                                                           "conformance profile", ConfigError))
 
 
 def stored_thresholds(stored: dict[str, Any], digest: str) -> LoadedThresholds:

@@ -19,16 +19,14 @@ A rubric that does not parse or validate raises `RubricError` naming the field, 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.kinds import DeviceKind
+from pilotlab import versioned_yaml
 from pilotlab.errors import RubricError
 from store.readings import KIND_NUMERIC
 
@@ -201,32 +199,10 @@ class LoadedRubric:
 
 def load_rubric_bytes(data: bytes, source: str) -> LoadedRubric:
     """Parse and validate a rubric; RubricError names the file and the offending field."""
-    try:
-        raw = yaml.safe_load(data.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RubricError(f"rubric {source}: not valid YAML: {first}") from None
-    if not isinstance(raw, dict):
-        raise RubricError(f"rubric {source}: expected a mapping at the top level")
-    try:
-        rubric = Rubric.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise RubricError(f"rubric {source}: {where}: {message}") from None
-    return LoadedRubric(rubric, hashlib.sha256(data).hexdigest(), source)
+    rubric, digest = versioned_yaml.parse(data, source, Rubric, "rubric", RubricError)
+    return LoadedRubric(rubric, digest, source)
 
 
 def load_rubric(path: Path | None = None, *, version: str = DEFAULT_VERSION) -> LoadedRubric:
     """A rubric file given by path, else the bundled `scoring/rubrics/v<version>.yaml`."""
-    if path is not None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise RubricError(f"rubric {path}: cannot read: {exc.strerror}") from None
-        return load_rubric_bytes(data, Path(path).name)
-    entry = resources.files("scoring.rubrics").joinpath(f"v{version}.yaml")
-    if not entry.is_file():
-        raise RubricError(f"rubric version {version!r} is not bundled (scoring/rubrics/v{version}.yaml)")
-    return load_rubric_bytes(entry.read_bytes(), f"v{version}.yaml")
+    return load_rubric_bytes(*versioned_yaml.read_file(path, version, "scoring.rubrics", "rubric", RubricError))
