@@ -6,12 +6,15 @@ device kind and metric, quality incidents, component weights, hard gates and ban
 digest over the file's bytes goes into every reference record, so a reviewer knows exactly which
 rules produced a verdict.
 
-Versions: v2 (the default) keeps delivery and data quality apart — `delivery.counts: arrived`
+Versions: v3 (the default) is v2 with a residents' satisfaction component (`weights.residents`,
+`residents.min_ratings`: scoring.residents), weighed but no gate. v2 keeps delivery and data quality apart — `delivery.counts: arrived`
 (every reading that arrived counts for availability, completeness and outages, whatever its QC
 flag), `delivery.completeness: per_measurement` (a profile device's completeness is the mean over
 its declared measurements) and `quality.incident_factor` (long runs of QC fails are quality
 incidents). v1 has no `delivery` or `quality` section and is still loaded and scored as it was:
 `counts: valid` (a failed reading was a missing one), `completeness: per_reading`, no incidents.
+Fields a version added are left out of the older versions' dumps when unset, so the parameter
+digest their day summaries are stored under (scoring.daily.rubric_digest) stays as it was.
 
 A rubric that does not parse or validate raises `RubricError` naming the field, e.g.
 `rubric v1.yaml: gates.min_availability: Input should be less than or equal to 1`.
@@ -32,7 +35,7 @@ from store.readings import KIND_NUMERIC
 
 Share = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
-DEFAULT_VERSION = "2"
+DEFAULT_VERSION = "3"
 
 
 class _Strict(BaseModel):
@@ -128,12 +131,20 @@ class Weights(_Strict):
     timeliness: float = Field(ge=0)
     battery: float = Field(ge=0)
     kind_specific: float = Field(ge=0)
+    residents: float = Field(default=0.0, ge=0, exclude_if=lambda weight: weight == 0)  # from v3
 
     @model_validator(mode="after")
     def _some_weight(self) -> Weights:
         if sum(self.model_dump().values()) <= 0:
             raise ValueError("at least one weight must be positive")
         return self
+
+
+class ResidentsRules(_Strict):
+    """The residents' satisfaction component (scoring.residents): (mean rating - 1) / 4 over the
+    ratings of the pilot's window, not evaluated under `min_ratings` of them."""
+
+    min_ratings: int = Field(ge=1)
 
 
 class Gates(_Strict):
@@ -167,6 +178,7 @@ class Rubric(_Strict):
     heartbeat: Heartbeat
     qc: dict[DeviceKind, dict[str, MetricQc]]
     weights: Weights
+    residents: ResidentsRules | None = Field(default=None, exclude_if=lambda rules: rules is None)
     p10_weight: Share
     gates: Gates
     bands: Bands
@@ -179,6 +191,12 @@ class Rubric(_Strict):
         if self.delivery.counts == "valid" and self.quality is not None:
             raise ValueError("quality incidents need delivery.counts 'arrived': with 'valid' a run of QC fails "
                              "is an outage")
+        return self
+
+    @model_validator(mode="after")
+    def _residents_rules(self) -> Rubric:
+        if self.weights.residents > 0 and self.residents is None:
+            raise ValueError("weights.residents needs a residents section (residents.min_ratings)")
         return self
 
     @model_validator(mode="after")

@@ -81,8 +81,8 @@ def test_days_and_daily_counts_are_in_the_pilots_time_zone(db, rubric, make_pilo
     assert result.daily_counts == [[dev, "2024-01-01", 288], [dev, "2024-01-02", 288]]
 
 
-def test_rubric_v2_is_the_default_and_v1_still_loads_with_its_own_rules():
-    v2, v1 = load_rubric(), load_rubric(version="1")
+def test_rubric_v2_and_v1_still_load_with_their_own_rules():
+    v2, v1 = load_rubric(version="2"), load_rubric(version="1")
     assert (v2.source, v2.rubric.version, v1.source, v1.rubric.version) == ("v2.yaml", "2", "v1.yaml", "1")
     assert (v2.rubric.delivery.counts, v2.rubric.delivery.completeness) == ("arrived", "per_measurement")
     assert (v1.rubric.delivery.counts, v1.rubric.delivery.completeness, v1.rubric.quality) == (
