@@ -20,7 +20,8 @@ Components (each 0..1): availability and completeness = (1 - p10_weight) x poole
 p10; quality = 1 - fail share - suspect share / 2 (at least 0); timeliness = share of devices whose
 p95 latency is at most `timeliness.target_p95_s`; battery = mean of devices' battery ratio (min(1,
 projected / claimed life); 0 for a declared battery never reported: scoring.metrics) over the devices
-that have one; kind-specific = mean of trackers' fix rate and switches' heartbeat regularity.
+that have one; kind-specific = mean of trackers' fix rate and switches' heartbeat regularity; residents (rubric
+v3) = (mean rating - 1) / 4 when the window has enough ratings (scoring.residents), else none.
 Score = 100 x sum(weight x component) / sum(weight) over the components the pilot has.
 
 Verdict: `invalid` if more than `gates.max_excluded_share` of the registered devices were
@@ -72,7 +73,8 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics]) -> FleetScore:
+def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics], *,
+              residents: float | None = None) -> FleetScore:
     registered = len(window.devices)
     excluded = sum(d.status == "excluded" for d in window.devices)
     not_started = sum(d.status == "not_started" for d in window.devices)
@@ -125,7 +127,9 @@ def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics])
     kind_specific = [m.kind_specific for m in metrics if m.kind_specific is not None]
     if kind_specific:
         components["kind_specific"] = sum(kind_specific) / len(kind_specific)
-    weights = rubric.weights.model_dump()
+    if residents is not None:
+        components["residents"] = residents
+    weights = dict(rubric.weights)  # every weight, those a dump leaves out (scoring.rubric) included
     total_weight = sum(weights[c] for c in components)
     score = 100 * sum(weights[c] * v for c, v in components.items()) / total_weight if total_weight else 0.0
 
