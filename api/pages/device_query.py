@@ -55,8 +55,10 @@ def _window(conn: psycopg.Connection, device_id: str, rubric: Rubric) -> tuple[P
         raise NotFound(f"no device with id {device_id!r}")
     pilot = load_pilot(conn, row[0])
     latest = latest_score(conn, pilot.id)
-    as_of = latest.window_end if latest is not None else None
-    found = [w for w in pilot_window(conn, pilot, rubric, as_of or datetime.now(UTC)).devices if w.device.id == device_id]
+    as_of = latest.window_end if latest is not None else datetime.now(UTC)
+    if as_of <= pilot.starts_at:  # a pilot not started yet (its devices' conformance runs come then): nothing scored
+        return pilot, row[1], None
+    found = [w for w in pilot_window(conn, pilot, rubric, as_of).devices if w.device.id == device_id]
     return pilot, row[1], found[0] if found and found[0].status == "scored" else None
 
 
