@@ -1,6 +1,6 @@
 // The verification page: a dropped or chosen file is read and checked here (record.js); only
 // pilotlab's public key, newest tree head and proofs are fetched, from this same server.
-import { verifyFile } from "./record.js";
+import { REPORT_FORMAT, verifyFile } from "./record.js";
 
 async function fetched(path, how) {
   const answer = await fetch(path, { credentials: "omit", cache: "no-store" });
@@ -59,11 +59,14 @@ async function check(file) {
   try {
     const outcome = await verifyFile(new Uint8Array(await file.arrayBuffer()), log);
     const r = outcome.record;
-    show(true, `Valid: ${file.name}`, [
+    const about = r.format === REPORT_FORMAT ? [
+      `Conformance report of device ${r.device?.id ?? "?"} (pilot ${r.device?.pilot ?? "?"}, firm ${r.device?.firm ?? "?"}): ${r.passed ? "passed" : `failed: ${(r.summary?.fail ?? []).join(", ")}`}`,
+      `Run ${when(r.run?.start)} → ${when(r.run?.end)}; issued ${when(r.issued_at)}`,
+    ] : [
       `Pilot ${r.pilot?.name ?? ""} (${r.pilot?.id ?? "?"}) of ${r.firm?.name ?? "?"}: verdict ${r.verdict}, score ${r.score}`,
       `Window ${when(r.window?.start, r.pilot?.timezone)} → ${when(r.window?.end, r.pilot?.timezone)}; issued ${when(r.issued_at, r.pilot?.timezone)}`,
-      ...outcome.steps.map((step) => `✓ ${step}`),
-    ]);
+    ];
+    show(true, `Valid: ${file.name}`, [...about, ...outcome.steps.map((step) => `✓ ${step}`)]);
   } catch (error) {
     show(false, `Not valid: ${file.name}`, [error.message]);
   }

@@ -8,8 +8,11 @@ import { equal, hex, hexHash, sha256 } from "./bytes.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
 import { importPublicKey, signs } from "./signatures.js";
 
-// the record formats scoring.records.verify accepts (RECORD_FORMATS there)
+// the record formats scoring.records.verify accepts (RECORD_FORMATS there), and conformance reports
+// (conformance.report.REPORT_FORMAT: signed and logged as records are)
 export const RECORD_FORMATS = ["pilotlab-reference-record/1", "pilotlab-reference-record/2"];
+export const REPORT_FORMAT = "pilotlab-conformance-report/1";
+const SIGNED_FORMATS = [...RECORD_FORMATS, REPORT_FORMAT];
 export const BUNDLE_FORMAT = "pilotlab-record-bundle/1";
 export const TREE_HEAD_FORMAT = "pilotlab-tree-head/1";
 
@@ -56,8 +59,8 @@ async function checkRecord(bytes, key, steps) {
   if (!await signs(key, signature.value, canonicalBytes(record))) {
     throw new Invalid("the signature does not match the record: it was altered or signed by another key");
   }
-  if (!isObject(record) || !RECORD_FORMATS.includes(record.format)) {
-    throw new Invalid(`record.format is not one of ${RECORD_FORMATS.join(", ")}`);
+  if (!isObject(record) || !SIGNED_FORMATS.includes(record.format)) {
+    throw new Invalid(`record.format is not one of ${SIGNED_FORMATS.join(", ")}`);
   }
   steps.push(`the record's Ed25519 signature holds (key ${key.keyId})`);
   return record;
