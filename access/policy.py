@@ -171,6 +171,11 @@ PAGES: dict[tuple[str, str], Rule] = {
     ("POST", "/ui/matching"): MATCH,
     ("GET", "/ui/matching/{requirement_id}"): MATCH,  # one requirement's matching firms, ranked
     ("GET", "/ui/devices/{device_id}"): READ_RESULTS,  # one device: readings, arrivals, battery, dead letters
+    # a device's conformance runs and reports: the rules of the API's conformance endpoints
+    ("GET", "/ui/devices/{device_id}/conformance"): RULES[("GET", "/devices/{device_id}/conformance")],
+    ("POST", "/ui/devices/{device_id}/conformance/runs"): RULES[("POST", "/conformance/runs")],
+    ("POST", "/ui/conformance/runs/{run_id}/finish"): RULES[("GET", "/conformance/runs/{run_id}")],  # its read finishes it
+    ("GET", "/ui/conformance/reports/{report_id}"): RULES[("GET", "/conformance/reports/{report_id}")],
 }
 
 

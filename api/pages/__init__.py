@@ -5,7 +5,8 @@ docs' from the fastapi-offline package): the pages work with no internet. `insta
 
     /ui/...        the pages, a sub-application of their own (so the API's Bearer check, its
                    role matrix and its OpenAPI stay the API's): sign-in (signin.py), the pilots
-                   overview (overview.py), a pilot (pilot_page.py), record files
+                   overview (overview.py), a pilot (pilot_page.py), a device (device_page.py) and its
+                   conformance runs (conformance_page.py), record files
                    (record_files.py), the public verification page (verify.py), static files;
     /docs          the API's docs (Swagger UI), offline (docs.py);
     /              a redirect to the overview.
@@ -23,7 +24,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from api.pages import device_page, docs, matching_page, overview, page_errors, pilot_page, record_files, signin, verify
+from api.pages import conformance_page, device_page, docs, matching_page, overview, page_errors, pilot_page, record_files, signin, verify
 from api.pages.guard import PREFIX, authorize_page
 
 
@@ -31,7 +32,8 @@ def install(app: FastAPI) -> None:
     pages = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(authorize_page)])
     pages.state = app.state  # the API's pool, settings and scoring keys, as its lifespan sets them
     page_errors.install(pages)
-    for routes in (signin, overview, pilot_page, device_page, record_files, matching_page, verify):
+    for routes in (signin, overview, pilot_page, device_page, conformance_page, record_files, matching_page,
+                   verify):
         pages.include_router(routes.router)
     pages.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.mount(PREFIX, pages)

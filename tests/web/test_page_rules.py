@@ -40,7 +40,7 @@ def own(site: Site) -> dict[str, str]:
     with psycopg.connect(site.database_url, autocommit=True) as conn:
         requirement = requirements.create(conn, name="rules", kind="env_sensor", min_verdict="conditional", created_by="")
     return {"firm_id": firm, "pilot_id": seed.pilot(site.database_url, f"rules-{suffix}", firm), "token": "x",
-            "record_id": "0" * 64, "device_id": f"rules-{suffix}-d0", "requirement_id": str(requirement.id)}
+            "record_id": "0" * 64, "report_id": "0" * 64, "device_id": f"rules-{suffix}-d0", "requirement_id": str(requirement.id)}
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def test_every_signed_in_page_answers_each_role_as_its_rule_says(site: Site, own
             for role in ApiRole:
                 got = session_of(role).get(path).status_code
                 allowed = role in rule.roles
-                # a record id naming no record: 404 for those allowed (it does not exist), 403 for the others
-                expected = (404 if "record_id" in template else 200) if allowed else 403
+                # a record or report id naming none: 404 for those allowed (it does not exist), 403 for the others
+                expected = (404 if "record_id" in template or "report_id" in template else 200) if allowed else 403
                 if got != expected:
                     wrong.append(f"{template} as {role.value}: {got}, expected {expected}")
     assert not wrong, "\n".join(wrong)
