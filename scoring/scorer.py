@@ -23,6 +23,7 @@ from scoring.latency import exact_latencies
 from scoring.lpwa import delivery_ratios, loss_table_present
 from scoring.metrics import DeviceMetrics, metrics_from_parts, raw_device_metrics
 from scoring.records import RECORD_FORMAT, plain
+from scoring.residents import ResidentsFeedback, residents_feedback
 from scoring.rubric import LoadedRubric
 from scoring.window import PilotWindow, load_pilot, local_day, local_midnight, pilot_window
 
@@ -39,6 +40,7 @@ class PilotScore:
     evidence_sha256: str
     delivery_ratio_source: str | None
     latency_method: str  # scoring.breakdown: HISTOGRAM or EXACT
+    residents: ResidentsFeedback | None = None  # rubric v3: residents' feedback of the window
 
     def fleet_breakdown(self) -> dict[str, Any]:
         return breakdown.fleet(self.devices, self.fleet, self.latency_method)
@@ -78,11 +80,13 @@ def score_pilot(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, *
             found = exact_latencies(conn, rubric.rubric, scored)
             metrics = [replace(m, latency_p50_s=found[m.device_id][0], latency_p95_s=found[m.device_id][1])
                        if m.device_id in found else m for m in metrics]
-    fleet = aggregate(rubric.rubric, window, metrics)
+    residents = (None if rubric.rubric.residents is None else
+                 residents_feedback(conn, pilot.id, window.start, window.end, rubric.rubric.residents))
+    fleet = aggregate(rubric.rubric, window, metrics, residents=None if residents is None else residents.component)
     device_rows = [plain(m) for m in metrics]
     return PilotScore(window, rubric, metrics, fleet, counts, evidence_digest(device_rows, counts),
                       "uplink_loss_hourly" if loss_table_present(conn) else None,
-                      breakdown.EXACT if raw or exact else breakdown.HISTOGRAM)
+                      breakdown.EXACT if raw or exact else breakdown.HISTOGRAM, residents)
 
 
 def record_body(score: PilotScore, issued_at: datetime) -> dict[str, Any]:
@@ -103,7 +107,8 @@ def record_body(score: PilotScore, issued_at: datetime) -> dict[str, Any]:
         "evidence": {"sha256": score.evidence_sha256, "devices": len(score.devices),
                      "daily_counts": len(score.daily_counts),
                      "delivery_ratio_source": score.delivery_ratio_source,
-                     "fleet_breakdown": score.fleet_breakdown(), "device_breakdowns": score.device_breakdowns()},
+                     "fleet_breakdown": score.fleet_breakdown(), "device_breakdowns": score.device_breakdowns(),
+                     **_residents(score)},
         "software": {"name": "pilotlab", "version": __version__},
         "issued_at": issued_at,
     })
@@ -116,7 +121,13 @@ def summary(score: PilotScore) -> dict[str, Any]:
     return plain({"pilot_id": score.window.pilot.id, "window": {"start": score.window.start, "end": score.window.end},
                   "timezone": score.window.pilot.timezone, "rubric_version": score.rubric.rubric.version,
                   "score": f.score, "verdict": f.verdict, "fleet": f.fleet, "metrics": f.pooled,
-                  "components": f.components, "gates": f.gates, "breakdown": score.fleet_breakdown()})
+                  "components": f.components, "gates": f.gates, "breakdown": score.fleet_breakdown(),
+                  **_residents(score)})
+
+
+def _residents(score: PilotScore) -> dict[str, Any]:
+    """`residents`: the feedback the residents' component was computed from (rubric v3), else nothing."""
+    return {} if score.residents is None else {"residents": score.residents.evidence()}
 
 
 def save_history(conn: psycopg.Connection, score: PilotScore) -> date:
