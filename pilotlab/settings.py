@@ -129,6 +129,16 @@ class Settings(BaseSettings):
     rubric: Path | None = None
     daily_rescoring: bool = False
 
+    # Residents' feedback (store/feedback.py, store/client_hashes.py): the public form's limits per
+    # client (salted address hash) and per sticker code, the window a repeated response is counted once
+    # in, how long a client hash is kept (its salt is replaced every such period), and the address
+    # residents reach the pages at, printed in the QR stickers (default: the one the sheet is opened at)
+    feedback_per_client_per_hour: int = Field(default=5, ge=1, le=10_000)
+    feedback_per_code_per_hour: int = Field(default=30, ge=1, le=100_000)
+    feedback_duplicate_window_h: float = Field(default=24.0, gt=0, le=720)
+    feedback_client_retention_days: int = Field(default=90, ge=1, le=3_660)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
+
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_url_parses(cls, value: str | None) -> str | None:
