@@ -1,7 +1,8 @@
 """MQTT contract v1: topic scheme and message decoding.
 
     pilotlab/v1/{pilot_id}/{device_id}/{channel}      channel ∈ telemetry | status | event
-    pilotlab/v1/{pilot_id}/{device_id}/cmd            downlink, the device subscribes
+    pilotlab/v1/{pilot_id}/{device_id}/cmd            commands, the device subscribes (devices.commands)
+    pilotlab/v1/{pilot_id}/{device_id}/ack            the device's acknowledgement of a command
 
 MQTT v5, QoS 1, JSON payloads (see devices.telemetry and the README).
 """
@@ -25,6 +26,9 @@ ID_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 _ID = re.compile(ID_PATTERN)
 _CHANNELS = {c.value: c for c in Channel}
 _EVENT = Channel.EVENT
+# The last levels of the command round trip: not channels (no reading is made of them), so
+# parse_topic refuses them and ingest.commands takes them off that refused path.
+COMMAND_LEVEL, ACK_LEVEL = "cmd", "ack"
 
 
 class TopicAddress(NamedTuple):
@@ -38,7 +42,11 @@ def topic_for(pilot_id: str, device_id: str, channel: Channel | str) -> str:
 
 
 def command_topic(pilot_id: str, device_id: str) -> str:
-    return f"{TOPIC_ROOT}/{pilot_id}/{device_id}/cmd"
+    return f"{TOPIC_ROOT}/{pilot_id}/{device_id}/{COMMAND_LEVEL}"
+
+
+def ack_topic(pilot_id: str, device_id: str) -> str:
+    return f"{TOPIC_ROOT}/{pilot_id}/{device_id}/{ACK_LEVEL}"
 
 
 def subscription_filter(root: str = TOPIC_ROOT) -> str:
