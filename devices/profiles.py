@@ -70,6 +70,7 @@ _UNIT_OF_SUFFIX = {"_c": "°C", "_pct": "%", "_w": "W", "_wh": "Wh", "_mps": "m/
 # Besides measurements, a native device's mapping may give the contract's envelope fields.
 ENVELOPE_FIELDS = ("ts", "seq")
 
+HEX_FRAME = r"^(?:[0-9a-fA-F]{2}){1,222}$"  # a downlink frame: 1-222 bytes as hex (LoRaWAN's largest payload)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Scalar = bool | int | float | str
 
@@ -196,6 +197,17 @@ class LorawanSettings(_Strict):
     supports_otaa: bool | None = None
 
 
+class SwitchDownlink(_Strict):
+    """How a switch model takes a relay command over LoRaWAN (devices.commands): the vendor's frame
+    for each state, as hex, on one fPort. A switch without one gets pilotlab's layout (fPort 3,
+    devices.codecs.switch_command)."""
+
+    f_port: int = Field(ge=FPORT_MIN, le=FPORT_MAX, description="the downlink's fPort")
+    relay_on: str = Field(pattern=HEX_FRAME, description="the frame that closes the relay, hex (e.g. \"080100ff\")")
+    relay_off: str = Field(pattern=HEX_FRAME, description="the frame that opens the relay, hex")
+    confirmed: bool = Field(default=False, description="send it as a confirmed downlink")
+
+
 class ProfileDefinition(_Strict):
     """One version of a device profile, as stored (device_profile_version.definition)."""
 
@@ -210,6 +222,8 @@ class ProfileDefinition(_Strict):
     uplinks: dict[str, FPortUplink] = Field(default_factory=dict, description="per LoRaWAN fPort (\"1\"-\"223\")")
     native: dict[Literal["telemetry", "status"], NativeChannel] = Field(
         default_factory=dict, description="per MQTT channel: the mapping of a native device's own JSON")
+    downlink: SwitchDownlink | None = Field(
+        default=None, description="a switch's relay command over LoRaWAN; none: pilotlab's layout on fPort 3")
 
     @model_validator(mode="after")
     def _consistent(self) -> ProfileDefinition:
@@ -231,6 +245,8 @@ class ProfileDefinition(_Strict):
             problems.append("a smart_switch profile must declare relay_on")
         if kind is DeviceKind.LOCATION_TRACKER and not {"lat", "lon"} <= declared:
             problems.append("a location_tracker profile must declare lat and lon")
+        if self.downlink is not None and kind is not DeviceKind.SMART_SWITCH:
+            problems.append("downlink: only a smart_switch takes commands")
         if kind is DeviceKind.ENV_SENSOR and not declared & set(ENV_MEASUREMENTS):
             problems.append(f"an env_sensor profile must declare one of {list(ENV_MEASUREMENTS)}")
         for port, uplink in self.uplinks.items():
