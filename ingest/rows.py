@@ -78,15 +78,17 @@ class Sender(NamedTuple):
 @dataclass
 class LinkRecords:
     """Rows for uplink_frame, uplink_reception, lorawan_join and gateway_message (column order of
-    ingest.adapters.records). Frames come before their receptions, which reference them."""
+    ingest.adapters.records), and switch commands' acknowledgements (store.commands.AckRow,
+    ingest.commands). Frames come before their receptions, which reference them."""
 
     frames: list[tuple[Any, ...]] = field(default_factory=list)
     receptions: list[tuple[Any, ...]] = field(default_factory=list)
     joins: list[tuple[Any, ...]] = field(default_factory=list)
     gateway_messages: list[tuple[Any, ...]] = field(default_factory=list)
+    command_acks: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.frames or self.receptions or self.joins or self.gateway_messages)
+        return bool(self.frames or self.receptions or self.joins or self.gateway_messages or self.command_acks)
 
 
 class DecodedBatch(NamedTuple):
