@@ -15,6 +15,8 @@ from psycopg import sql
 
 from ingest.refusal import describe, is_refusal
 from ingest.rows import LinkRecords
+from store import commands
+from store.commands import AckRow
 
 __all__ = ["LinkRecords", "write_link_records"]
 
@@ -92,6 +94,8 @@ def write_link_records(conn: psycopg.Connection, records: LinkRecords) -> int:
                             raise
                         refused += 1
                         log.warning("%s row refused: %s", name, describe(row_exc))
+    if records.command_acks:
+        commands.record_acks(conn, [AckRow(*ack) for ack in records.command_acks])
     return refused
 
 
