@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from devices.contract import ID_PATTERN, TOPIC_ROOT, TopicAddress, parse_topic
 from ingest.adapters import AdapterSet
+from ingest.commands import CommandTraffic
 from ingest.handoff import Inbound
 from ingest.readings import contract_reading, native_fields, reading_row
 from ingest.rows import (
@@ -50,13 +51,15 @@ def _named_device(topic: str) -> Sender | None:
 
 
 class Decoder:
-    def __init__(self, max_payload_bytes: int, future_tolerance_s: float, adapters: AdapterSet | None = None) -> None:
+    def __init__(self, max_payload_bytes: int, future_tolerance_s: float, adapters: AdapterSet | None = None,
+                 commands: CommandTraffic | None = None) -> None:
         self._max_payload_bytes = max_payload_bytes
         self._future_tolerance = timedelta(seconds=future_tolerance_s)
         # topic -> its address, or why it is refused (kept as data: a cached exception raised again
         # grows its traceback by the frames of every raise, and they hold their batches alive)
         self._topics: dict[str, TopicAddress | _TopicRefused] = {}
         self.adapters = adapters  # for topics that are not contract v1's (network servers, gateways)
+        self.commands = commands  # the command round trip's …/ack and …/cmd (ingest.commands)
 
     def decode(self, batch: list[Inbound], lookup: DeviceLookup) -> DecodedBatch:
         rows: list[tuple[Any, ...]] = []
@@ -72,6 +75,10 @@ class Decoder:
                     if adapted is None:
                         adapted = Outputs(rows, sources, dead, LinkRecords())
                     self.adapters.decode(message, lookup, adapted, latest_allowed)
+                elif self.commands is not None and self.commands.claims(message.topic):
+                    if adapted is None:
+                        adapted = Outputs(rows, sources, dead, LinkRecords())
+                    self.commands.decode(message, lookup, adapted)
                 else:
                     dead.append(dead_letter(message, address.reason, address.detail, address.sender))
                 continue
