@@ -33,6 +33,7 @@ from typing import NamedTuple
 import psycopg
 
 from ingest.adapters import AdapterSet
+from ingest.commands import CommandTraffic
 from ingest.decode import Decoder
 from ingest.directory import DeviceDirectory
 from ingest.handoff import HandOff, Inbound
@@ -127,7 +128,8 @@ class IngestWorker:
         self.metrics.watch_stats(self.stats)
         lpwa_sources = settings.network_server_sources()
         self.decoder = Decoder(settings.max_payload_bytes, settings.future_tolerance_s,
-                               AdapterSet(settings.registry_refresh_s, settings.max_payload_bytes, lpwa_sources))
+                               AdapterSet(settings.registry_refresh_s, settings.max_payload_bytes, lpwa_sources),
+                               CommandTraffic(settings.max_payload_bytes))  # switches' acks (ingest.commands)
         self.directory = DeviceDirectory(settings.registry_refresh_s)
         configure_js_codecs(settings)  # vendor JavaScript codecs' limits (device profiles)
         # One MqttSource per source, all into the same hand-off (ingest.sources): the contract's
