@@ -9,6 +9,8 @@
     simulator       publish   pilotlab/v1/# (or pilotlab/v1/{pilot}/# when scoped to a pilot) and the
                               network-server uplink topics (the lab's LPWA simulator)
     network_server  publish   application/# (ChirpStack's MQTT integration into pilotlab's broker)
+    api             publish   pilotlab/v1/+/+/cmd (commands to switches) and the LoRaWAN downlink topics
+                              (ChirpStack application/+/device/+/command/down, TTS v3/+/devices/+/down/push)
 
 Every account connects with its username as client id and no other (access.sync binds them).
 Everything else is denied: the plugin's default is deny for publishClientSend and subscribe.
@@ -106,6 +108,14 @@ def simulator_role(pilot_id: str | None) -> Role:
     return Role(name, tuple(sorted(acls)))
 
 
+# Where the API publishes commands (api.command_sender, devices.commands).
+COMMAND_TOPICS = (f"{TOPIC_ROOT}/+/+/cmd", "application/+/device/+/command/down", "v3/+/devices/+/down/push")
+
+
+def api_role() -> Role:
+    return Role(f"{ROLE_PREFIX}api", tuple(sorted(Acl("publishClientSend", t) for t in COMMAND_TOPICS)))
+
+
 def network_server_role() -> Role:
     return Role(f"{ROLE_PREFIX}network-server", tuple(Acl("publishClientSend", t) for t in CHIRPSTACK_TOPICS))
 
@@ -130,6 +140,8 @@ def plan(conn: psycopg.Connection) -> BrokerPlan:
             role = ingest_role()
         elif kind == "simulator":
             role = simulator_role(scope)
+        elif kind == "api":
+            role = api_role()
         else:
             role = network_server_role()
         result.roles[role.name] = role

@@ -1,6 +1,6 @@
 """`pilotlab credentials`, `pilotlab apikey` and `pilotlab broker`: access control from the shell.
 
-    pilotlab credentials issue|rotate|revoke ID [--gateway | --service ingest|simulator|network_server]
+    pilotlab credentials issue|rotate|revoke ID [--gateway | --service ingest|simulator|network_server|api]
     pilotlab apikey create --role ROLE [--firm FIRM] [--pilot PILOT ...] [--name TEXT]
     pilotlab apikey list | revoke KEY_ID
     pilotlab broker worker-account --worker-id N [--share-group G]   # an ingest worker's account

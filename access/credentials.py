@@ -31,8 +31,8 @@ from psycopg.rows import class_row
 from pilotlab.errors import ConfigError, Conflict, NotFound
 from pilotlab.settings import Settings
 
-AccountKind = Literal["device", "gateway", "ingest", "simulator", "network_server"]
-SERVICE_KINDS: tuple[AccountKind, ...] = ("ingest", "simulator", "network_server")
+AccountKind = Literal["device", "gateway", "ingest", "simulator", "network_server", "api"]
+SERVICE_KINDS: tuple[AccountKind, ...] = ("ingest", "simulator", "network_server", "api")  # api: sends commands
 
 ITERATIONS = 1_000
 SALT_BYTES = 12  # the plugin's salt size (struct dynsec__client.pw.salt)
