@@ -2,7 +2,8 @@
 
     admin          everything
     pilot_manager  reads and manages its pilots (scope: the key's pilot ids)
-    firm           reads its own pilots (scope: the key's firm); changes only its device profiles
+    firm           reads its own pilots (scope: the key's firm); changes only its device profiles (and
+                   switches its own switches: commands)
     reviewer       reads everything (registry, telemetry, all scores and records), changes nothing
     provisioning   registers devices and gateways and manages their broker credentials
 
@@ -136,6 +137,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/devices/{device_id}/conformance"): READ,
     ("GET", "/pilots/{pilot_id}/conformance"): READ,
     ("PUT", "/pilots/{pilot_id}/conformance"): MANAGE,
+    # commands to smart switches (api.routes.commands): a firm switches its own
+    ("POST", "/devices/{device_id}/commands"): _rule(A, M, F),
+    ("GET", "/devices/{device_id}/commands"): READ,
+    ("GET", "/commands/{command_id}"): READ,
     # broker credentials (shown once) and API keys
     ("POST", "/devices/{device_id}/credentials"): PROVISION,
     ("GET", "/devices/{device_id}/credentials"): PROVISION,
