@@ -40,7 +40,8 @@ _ADMIN_ONLY = Rule(frozenset({ApiRole.ADMIN}))
 # object's (firm, pilot). A route taking an id under another name must be added here (the
 # ownership test in tests/access/test_api_roles.py fails until it is).
 OWNED = {"firm_id": "firm", "pilot_id": "pilot", "device_id": "device", "gateway_id": "gateway", "record_id": "record",
-         "profile_id": "device profile", "run_id": "conformance run", "report_id": "conformance report"}
+         "profile_id": "device profile", "run_id": "conformance run", "report_id": "conformance report",
+         "command_id": "command"}
 _OWNER = {
     "firm_id": "SELECT id, NULL FROM firm WHERE id = %s",
     "pilot_id": "SELECT firm_id, id FROM pilot WHERE id = %s",
@@ -51,6 +52,8 @@ _OWNER = {
               "JOIN pilot p ON p.id = d.pilot_id WHERE r.id = %s",
     "report_id": "SELECT p.firm_id, p.id FROM conformance_report r JOIN device d ON d.id = r.device_id "
                  "JOIN pilot p ON p.id = d.pilot_id WHERE r.id = %s",
+    "command_id": "SELECT p.firm_id, p.id FROM switch_command c JOIN device d ON d.id = c.device_id "
+                  "JOIN pilot p ON p.id = d.pilot_id WHERE c.id = %s",
     # firm_id NULL: a public profile, which every key may see and use (api.routes.profiles)
     "profile_id": "SELECT coalesce(firm_id, ''), NULL FROM device_profile WHERE id = %s",
 }
