@@ -76,6 +76,10 @@ def _objects(conn: psycopg.Connection, tag: str) -> dict[str, str]:
                                                                 ids["device_id"], b"{}"))
     requirement = requirements.create(conn, name=f"req-{tag}", kind="env_sensor", min_verdict="conditional", created_by="")
     ids["requirement_id"] = str(requirement.id)
+    ids["command_id"] = f"{tag * 4}-0000-4000-8000-{tag * 6}"
+    conn.execute("INSERT INTO switch_command (id, device_id, relay_on, transport, topic, sent_at, expires_at) "
+                 "VALUES (%s, %s, true, 'mqtt', 'x', now(), now() + interval '1 minute')",
+                 (ids["command_id"], ids["device_id"]))
     return ids
 
 
