@@ -46,6 +46,8 @@ TAGS = [
     {"name": "conformance", "description": "A device checked against the contract and its profile before a pilot: "
                                            "runs and their signed reports."},
     {"name": "matching", "description": "A city department's requirements and the firms whose signed records meet them."},
+    {"name": "commands", "description": "Switch a smart switch on or off over MQTT or a LoRaWAN downlink, and follow "
+                                        "the command to its acknowledgement or expiry."},
 ]
 
 
@@ -89,6 +91,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     from api.routes import matching  # demand-supply matching for city departments (issue 16)
 
     app.include_router(matching.router)
+    from api.routes import commands  # commands to smart switches (issue 18)
+
+    app.include_router(commands.router)
     auth.document_public_routes(app)
     from api import pages  # web pages, sign-in and the offline API docs (issue 16)
 
