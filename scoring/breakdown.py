@@ -7,7 +7,8 @@ ingest and repeated device times, rejected by reason), latency p50 / p95 with ho
 computed, QC pass / suspect / fail and per test (pass / suspect / fail / not evaluated), outages
 and quality incidents with start, end, duration and whether open (scoring.metrics), and the
 battery trend against the claim. For the fleet: the same pooled (scoring.fleet), the median of
-the devices' p50 and p95, and the outages and incidents counted.
+the devices' p50 and p95, and the outages and incidents counted. Switches and the fleet also get
+`commands` when the scorer gives them: the round trip of commands (scoring.commands).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def _rejected(total: int, by_reason: dict[str, int]) -> dict[str, Any]:
     return {"total": total, "by_reason": dict(sorted(by_reason.items()))}
 
 
-def device(m: DeviceMetrics, latency_method: str) -> dict[str, Any]:
+def device(m: DeviceMetrics, latency_method: str, commands: dict[str, Any] | None = None) -> dict[str, Any]:
     incidents = m.quality_incidents
-    return {
+    return {**({"commands": commands} if commands is not None else {}),
         "device_id": m.device_id, "kind": m.kind, "window": {"start": m.window_start, "end": m.window_end},
         "availability": {**_ratio(m.slots_hit, m.slots, m.availability), "unit": "slots"},
         "completeness": {
@@ -63,7 +64,8 @@ def device(m: DeviceMetrics, latency_method: str) -> dict[str, Any]:
     }
 
 
-def fleet(metrics: list[DeviceMetrics], score: FleetScore, latency_method: str) -> dict[str, Any]:
+def fleet(metrics: list[DeviceMetrics], score: FleetScore, latency_method: str,
+          commands: dict[str, Any] | None = None) -> dict[str, Any]:
     pooled = score.pooled
     by_test: dict[str, dict[str, int]] = {}
     rejected: dict[str, int] = {}
@@ -77,7 +79,7 @@ def fleet(metrics: list[DeviceMetrics], score: FleetScore, latency_method: str) 
     incidents = [i for m in metrics for i in m.quality_incidents or []]
     recovered = sum(m.recovered_outages for m in metrics)
     battery = [m.battery_ratio for m in metrics if m.battery_ratio is not None]
-    return {
+    return {**({"commands": commands} if commands is not None else {}),
         "devices": len(metrics),
         "availability": {**_ratio(sum(m.slots_hit for m in metrics), sum(m.slots for m in metrics),
                                   pooled["availability"]), "unit": "slots", "p10": pooled["availability_p10"]},
