@@ -3,7 +3,8 @@
 A day is a calendar day in the pilot's time zone (`pilot.timezone`, e.g. Asia/Seoul); stored
 times stay UTC. The evidence digest is SHA-256 over the RFC 8785 canonical JSON of
 `{"devices": [per-device metrics, by id], "daily_counts": [[device, local day, readings], ...]}`,
-so a reviewer holding the same data can recompute it.
+so a reviewer holding the same data can recompute it; a pilot whose switches were sent commands adds
+`"commands": [[device, command id, sent_at, expires_at, state, acked_at], ...]` (scoring.commands).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def _canonical_counts(counts: list[list[Any]]) -> bytes:
     return rfc8785.dumps(counts)
 
 
-def evidence_digest(devices: list[dict[str, Any]], counts: list[list[Any]]) -> str:
-    # keys in RFC 8785 order: "daily_counts" < "devices"
+def evidence_digest(devices: list[dict[str, Any]], counts: list[list[Any]], commands: list[list[Any]] | None = None) -> str:
+    # keys in RFC 8785 order: "commands" < "daily_counts" < "devices"
     document = b'{"daily_counts":' + _canonical_counts(counts) + b',"devices":' + rfc8785.dumps(devices) + b"}"
+    if commands:
+        document = b'{"commands":' + rfc8785.dumps(commands) + b"," + document[1:]
     return hashlib.sha256(document).hexdigest()
