@@ -181,6 +181,16 @@ PAGES: dict[tuple[str, str], Rule] = {
     ("POST", "/ui/devices/{device_id}/conformance/runs"): RULES[("POST", "/conformance/runs")],
     ("POST", "/ui/conformance/runs/{run_id}/finish"): RULES[("GET", "/conformance/runs/{run_id}")],  # its read finishes it
     ("GET", "/ui/conformance/reports/{report_id}"): RULES[("GET", "/conformance/reports/{report_id}")],
+    # residents' feedback (api.pages.feedback_*): the form a QR sticker opens is public; a pilot's feedback
+    # reads as its scores; its sticker sheet (and a code's rotation) is for those who put stickers up; an
+    # admin moderates comments
+    ("GET", "/ui/feedback/{code}"): PUBLIC,
+    ("POST", "/ui/feedback/{code}"): PUBLIC,
+    ("GET", "/ui/pilots/{pilot_id}/feedback"): READ_RESULTS,
+    ("GET", "/ui/pilots/{pilot_id}/feedback/stickers"): _rule(A, M, F),
+    ("POST", "/ui/pilots/{pilot_id}/feedback/stickers"): _rule(A, M, F),
+    ("GET", "/ui/moderation"): ADMIN_ONLY,
+    ("POST", "/ui/moderation/{feedback_id}"): ADMIN_ONLY,
 }
 
 

@@ -55,6 +55,4 @@ class ResidentsFeedback:
 def residents_feedback(conn: psycopg.Connection, pilot_id: str, start: datetime, end: datetime,
                        rules: ResidentsRules) -> ResidentsFeedback:
     found = tally(conn, pilot_id, start, end)
-    n = sum(found.ratings.values())
-    mean = sum(stars * count for stars, count in found.ratings.items()) / n if n else None
-    return ResidentsFeedback(n, mean, found.ratings, found.categories, found.comments, rules.min_ratings)
+    return ResidentsFeedback(found.count, found.mean, found.ratings, found.categories, found.comments, rules.min_ratings)

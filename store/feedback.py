@@ -121,6 +121,7 @@ def submit(conn: psycopg.Connection, to: FeedbackTarget, rating: int, category: 
            client_address: str, limits: FeedbackLimits) -> Outcome:
     """Store a resident's response unless it is a duplicate or over a limit (module docstring)."""
     comment = normalised_comment(comment)
+    client_hashes.purge(conn, limits.retention_days)  # nothing past its retention stays, even without a daily purge
     client = client_hashes.client_hash(conn, client_address, limits.retention_days)
     content = _content_sha256(rating, category, comment)
     where = "pilot_id = %s AND coalesce(device_id, '') = %s"
@@ -190,18 +191,27 @@ def moderate(conn: psycopg.Connection, feedback_id: int, approve: bool, by: str)
 
 @dataclass(frozen=True)
 class Tally:
-    """A pilot's feedback submitted in [start, end): ratings by value (1..5), by category, and
-    comments by moderation status."""
+    """Feedback of a pilot: ratings by value (1..5), by category, and comments by moderation status."""
 
     ratings: dict[int, int]
     categories: dict[str, int]
     comments: dict[str, int]
 
+    @property
+    def count(self) -> int:
+        return sum(self.ratings.values())
 
-def tally(conn: psycopg.Connection, pilot_id: str, start: datetime, end: datetime) -> Tally:
-    rows = conn.execute("SELECT rating, category, comment_status, count(*) FROM feedback WHERE pilot_id = %s "
-                        "AND submitted_at >= %s AND submitted_at < %s GROUP BY 1, 2, 3",
-                        (pilot_id, start, end)).fetchall()
+    @property
+    def mean(self) -> float | None:
+        return sum(stars * n for stars, n in self.ratings.items()) / self.count if self.count else None
+
+
+def tally(conn: psycopg.Connection, pilot_id: str, start: datetime | None = None, end: datetime | None = None) -> Tally:
+    """The pilot's feedback submitted in [start, end) (None: unbounded)."""
+    rows = conn.execute("SELECT rating, category, comment_status, count(*) FROM feedback WHERE pilot_id = %(p)s "
+                        "AND (%(s)s::timestamptz IS NULL OR submitted_at >= %(s)s) "
+                        "AND (%(e)s::timestamptz IS NULL OR submitted_at < %(e)s) GROUP BY 1, 2, 3",
+                        {"p": pilot_id, "s": start, "e": end}).fetchall()
     ratings, categories = dict.fromkeys(range(1, 6), 0), dict.fromkeys(CATEGORIES, 0)
     comments = dict.fromkeys(("pending", "approved", "rejected"), 0)
     for rating, category, status, n in rows:
@@ -210,3 +220,17 @@ def tally(conn: psycopg.Connection, pilot_id: str, start: datetime, end: datetim
         if status is not None:
             comments[status] += n
     return Tally(ratings, categories, comments)
+
+
+@dataclass(frozen=True)
+class TargetRatings:
+    device_id: str | None  # None: the pilot's own code
+    ratings: int
+    mean: float
+
+
+def ratings_by_target(conn: psycopg.Connection, pilot_id: str) -> list[TargetRatings]:
+    """Ratings and their mean per device (and for the pilot itself), the pilot's first."""
+    with conn.cursor(row_factory=class_row(TargetRatings)) as cur:
+        return cur.execute("SELECT device_id, count(*)::int AS ratings, avg(rating)::float8 AS mean FROM feedback "
+                           "WHERE pilot_id = %s GROUP BY device_id ORDER BY device_id NULLS FIRST", (pilot_id,)).fetchall()

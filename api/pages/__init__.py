@@ -7,7 +7,9 @@ docs' from the fastapi-offline package): the pages work with no internet. `insta
                    role matrix and its OpenAPI stay the API's): sign-in (signin.py), the pilots
                    overview (overview.py), a pilot (pilot_page.py), a device (device_page.py) and its
                    conformance runs (conformance_page.py), record files
-                   (record_files.py), the public verification page (verify.py), static files;
+                   (record_files.py), the public verification page (verify.py), residents'
+                   feedback (feedback_form.py: public, a QR sticker's form; feedback_pages.py:
+                   a pilot's feedback and sticker sheet; moderation.py), static files;
     /docs          the API's docs (Swagger UI), offline (docs.py);
     /              a redirect to the overview.
 
@@ -24,7 +26,21 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from api.pages import conformance_page, device_page, docs, matching_page, overview, page_errors, pilot_page, record_files, signin, verify
+from api.pages import (
+    conformance_page,
+    device_page,
+    docs,
+    feedback_form,
+    feedback_pages,
+    matching_page,
+    moderation,
+    overview,
+    page_errors,
+    pilot_page,
+    record_files,
+    signin,
+    verify,
+)
 from api.pages.guard import PREFIX, authorize_page
 
 
@@ -33,7 +49,7 @@ def install(app: FastAPI) -> None:
     pages.state = app.state  # the API's pool, settings and scoring keys, as its lifespan sets them
     page_errors.install(pages)
     for routes in (signin, overview, pilot_page, device_page, conformance_page, record_files, matching_page,
-                   verify):
+                   verify, feedback_form, feedback_pages, moderation):
         pages.include_router(routes.router)
     pages.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.mount(PREFIX, pages)
