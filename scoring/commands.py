@@ -9,11 +9,12 @@ platform's failure, not the device's). Over them, and pooled over the fleet's sw
                    for, or the first report with it; failed and expired commands are not)
     latency        p50 and p95 of acked_at - sent_at over the acknowledged commands, exact: from the
                    stored times, linear interpolation between ranks (numpy.percentile's default)
-    within target  acknowledged within `switch_commands.target_latency_s` of sending / counted
 
-Component (rubric v3 `weights.switch_commands`): the fleet's within-target share, evaluated when at
-least `switch_commands.min_commands` commands are counted (else none: its weight goes to the
-others). A record's evidence digest covers every counted command (`evidence_rows`).
+Component (rubric v3 `weights.switch_commands`): the fleet's success rate, evaluated when at least
+`switch_commands.min_commands` commands are counted (else none: its weight goes to the others).
+Timeliness is the expiry's: each command's sender says how long an answer may take (a LoRaWAN
+class A switch hears a downlink only after its next uplink), and latency is reported beside it, not
+weighed. A record's evidence digest covers every counted command (`evidence_rows`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from scoring.window import DeviceWindow
 from store import commands
 from store.commands import Command
 
-FORMULA = ("success rate = acknowledged / sent; latency = percentile of acked_at - sent_at over the acknowledged "
-           "(linear interpolation); counted: sent in the window, expired by its end, taken by the broker")
-
 
 @dataclass(frozen=True)
 class CommandFigures:
@@ -47,18 +45,11 @@ class CommandFigures:
     def success_rate(self) -> float | None:
         return self.acknowledged / self.sent if self.sent else None
 
-    def within(self, target_s: float) -> int:
-        return sum(latency <= target_s for latency in self.latencies_s)
-
-    def breakdown(self, target_s: float | None = None) -> dict[str, Any]:
+    def breakdown(self) -> dict[str, Any]:
         latencies = list(self.latencies_s)
-        found: dict[str, Any] = {
-            "sent": self.sent, "acknowledged": self.acknowledged, "failed": self.failed, "expired": self.expired,
-            "success_rate": self.success_rate, "latency_p50_s": percentile(latencies, 0.5),
-            "latency_p95_s": percentile(latencies, 0.95), "method": "exact"}
-        if target_s is not None:
-            found["within_target"] = {"target_s": target_s, "acknowledged": self.within(target_s)}
-        return found
+        return {"sent": self.sent, "acknowledged": self.acknowledged, "failed": self.failed, "expired": self.expired,
+                "success_rate": self.success_rate, "latency_p50_s": percentile(latencies, 0.5),
+                "latency_p95_s": percentile(latencies, 0.95), "method": "exact"}
 
 
 def figures(found: Sequence[Command]) -> CommandFigures:
@@ -74,10 +65,8 @@ class SwitchCommands:
     fleet: CommandFigures
     counted: tuple[Command, ...]
 
-    def component(self, min_commands: int, target_latency_s: float) -> float | None:
-        if self.fleet.sent < min_commands:
-            return None
-        return self.fleet.within(target_latency_s) / self.fleet.sent
+    def component(self, min_commands: int) -> float | None:
+        return self.fleet.success_rate if self.fleet.sent >= min_commands else None
 
     def evidence_rows(self) -> list[list[Any]]:
         """[device, command id, sent_at, expires_at, state, acked_at] of every counted command."""
