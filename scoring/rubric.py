@@ -7,7 +7,8 @@ digest over the file's bytes goes into every reference record, so a reviewer kno
 rules produced a verdict.
 
 Versions: v3 (the default) is v2 with a residents' satisfaction component (`weights.residents`,
-`residents.min_ratings`: scoring.residents), weighed but no gate. v2 keeps delivery and data quality apart — `delivery.counts: arrived`
+`residents.min_ratings`: scoring.residents) and a switch commands component (`weights.switch_commands`,
+`switch_commands.min_commands`: scoring.commands), weighed but no gates. v2 keeps delivery and data quality apart — `delivery.counts: arrived`
 (every reading that arrived counts for availability, completeness and outages, whatever its QC
 flag), `delivery.completeness: per_measurement` (a profile device's completeness is the mean over
 its declared measurements) and `quality.incident_factor` (long runs of QC fails are quality
@@ -132,6 +133,7 @@ class Weights(_Strict):
     battery: float = Field(ge=0)
     kind_specific: float = Field(ge=0)
     residents: float = Field(default=0.0, ge=0, exclude_if=lambda weight: weight == 0)  # from v3
+    switch_commands: float = Field(default=0.0, ge=0, exclude_if=lambda weight: weight == 0)  # from v3
 
     @model_validator(mode="after")
     def _some_weight(self) -> Weights:
@@ -145,6 +147,13 @@ class ResidentsRules(_Strict):
     ratings of the pilot's window, not evaluated under `min_ratings` of them."""
 
     min_ratings: int = Field(ge=1)
+
+
+class SwitchCommandRules(_Strict):
+    """The switch commands component (scoring.commands): the share of the fleet's commands
+    acknowledged by their expiry, not evaluated under `min_commands` of them."""
+
+    min_commands: int = Field(ge=1)
 
 
 class Gates(_Strict):
@@ -179,6 +188,7 @@ class Rubric(_Strict):
     qc: dict[DeviceKind, dict[str, MetricQc]]
     weights: Weights
     residents: ResidentsRules | None = Field(default=None, exclude_if=lambda rules: rules is None)
+    switch_commands: SwitchCommandRules | None = Field(default=None, exclude_if=lambda rules: rules is None)
     p10_weight: Share
     gates: Gates
     bands: Bands
@@ -197,6 +207,8 @@ class Rubric(_Strict):
     def _residents_rules(self) -> Rubric:
         if self.weights.residents > 0 and self.residents is None:
             raise ValueError("weights.residents needs a residents section (residents.min_ratings)")
+        if self.weights.switch_commands > 0 and self.switch_commands is None:
+            raise ValueError("weights.switch_commands needs a switch_commands section (switch_commands.min_commands)")
         return self
 
     @model_validator(mode="after")
