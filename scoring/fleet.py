@@ -21,7 +21,8 @@ p10; quality = 1 - fail share - suspect share / 2 (at least 0); timeliness = sha
 p95 latency is at most `timeliness.target_p95_s`; battery = mean of devices' battery ratio (min(1,
 projected / claimed life); 0 for a declared battery never reported: scoring.metrics) over the devices
 that have one; kind-specific = mean of trackers' fix rate and switches' heartbeat regularity; residents (rubric
-v3) = (mean rating - 1) / 4 when the window has enough ratings (scoring.residents), else none.
+v3) = (mean rating - 1) / 4 when the window has enough ratings (scoring.residents), else none; switch
+commands (rubric v3) = the share of the fleet's commands acknowledged by their expiry (scoring.commands).
 Score = 100 x sum(weight x component) / sum(weight) over the components the pilot has.
 
 Verdict: `invalid` if more than `gates.max_excluded_share` of the registered devices were
@@ -74,7 +75,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics], *,
-              residents: float | None = None) -> FleetScore:
+              residents: float | None = None, switch_commands: float | None = None) -> FleetScore:
     registered = len(window.devices)
     excluded = sum(d.status == "excluded" for d in window.devices)
     not_started = sum(d.status == "not_started" for d in window.devices)
@@ -129,6 +130,8 @@ def aggregate(rubric: Rubric, window: PilotWindow, metrics: list[DeviceMetrics],
         components["kind_specific"] = sum(kind_specific) / len(kind_specific)
     if residents is not None:
         components["residents"] = residents
+    if switch_commands is not None:
+        components["switch_commands"] = switch_commands
     weights = dict(rubric.weights)  # every weight, those a dump leaves out (scoring.rubric) included
     total_weight = sum(weights[c] for c in components)
     score = 100 * sum(weights[c] * v for c, v in components.items()) / total_weight if total_weight else 0.0
