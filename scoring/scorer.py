@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from pilotlab import __version__
 from scoring import breakdown
+from scoring.commands import SwitchCommands, switch_commands
 from scoring.daily import device_parts
 from scoring.evidence import daily_counts, daily_counts_from_parts, evidence_digest
 from scoring.fleet import FleetScore, aggregate
@@ -41,12 +42,17 @@ class PilotScore:
     delivery_ratio_source: str | None
     latency_method: str  # scoring.breakdown: HISTOGRAM or EXACT
     residents: ResidentsFeedback | None = None  # rubric v3: residents' feedback of the window
+    commands: SwitchCommands | None = None  # the switches' command round trip (None: no switch scored)
 
     def fleet_breakdown(self) -> dict[str, Any]:
-        return breakdown.fleet(self.devices, self.fleet, self.latency_method)
+        return breakdown.fleet(self.devices, self.fleet, self.latency_method,
+                               self.commands.fleet.breakdown() if self.commands else None)
 
     def device_breakdowns(self) -> list[dict[str, Any]]:
-        return [breakdown.device(m, self.latency_method) for m in self.devices]
+        per_switch = self.commands.per_switch if self.commands else {}
+        return [breakdown.device(m, self.latency_method,
+                                 per_switch[m.device_id].breakdown() if m.device_id in per_switch else None)
+                for m in self.devices]
 
 
 def default_as_of(conn: psycopg.Connection, pilot_id: str, now: datetime | None = None) -> datetime:
@@ -82,11 +88,16 @@ def score_pilot(conn: psycopg.Connection, pilot_id: str, rubric: LoadedRubric, *
                        if m.device_id in found else m for m in metrics]
     residents = (None if rubric.rubric.residents is None else
                  residents_feedback(conn, pilot.id, window.start, window.end, rubric.rubric.residents))
-    fleet = aggregate(rubric.rubric, window, metrics, residents=None if residents is None else residents.component)
+    commands = switch_commands(conn, scored)
+    command_rules = rubric.rubric.switch_commands
+    fleet = aggregate(rubric.rubric, window, metrics, residents=None if residents is None else residents.component,
+                      switch_commands=commands.component(command_rules.min_commands)
+                      if commands is not None and command_rules is not None else None)
     device_rows = [plain(m) for m in metrics]
-    return PilotScore(window, rubric, metrics, fleet, counts, evidence_digest(device_rows, counts),
+    digest = evidence_digest(device_rows, counts, commands.evidence_rows() if commands is not None else None)
+    return PilotScore(window, rubric, metrics, fleet, counts, digest,
                       "uplink_loss_hourly" if loss_table_present(conn) else None,
-                      breakdown.EXACT if raw or exact else breakdown.HISTOGRAM, residents)
+                      breakdown.EXACT if raw or exact else breakdown.HISTOGRAM, residents, commands)
 
 
 def record_body(score: PilotScore, issued_at: datetime) -> dict[str, Any]:
