@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pilotlab.conformance_commands import add_conformance_commands  # `conformance` (issue 17)
 
     add_conformance_commands(commands, _service_flags, _settings)
+    from pilotlab.feedback_commands import add_feedback_commands  # `feedback purge`: residents' feedback (issue 18)
+
+    add_feedback_commands(commands, _service_flags, _settings)
     return parser
 
 
