@@ -10,7 +10,8 @@ several API replicas, only repeats work, never duplicates history.
 Each pass scores every running pilot up to the start of its current local day (so the history entry
 of day D covers the pilot up to the end of D - 1) and skips pilots already scored for that day.
 Scoring first summarises any closed day that has no summary yet (scoring.daily), so the daily pass
-is also what builds each day's rollups, once, shortly after the day closes.
+is also what builds each day's rollups, once, shortly after the day closes. Each score is stored
+with every device's breakdown (scoring.stored_breakdowns), which the scorecard page reads.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import psycopg
 
 from pilotlab.errors import PilotlabError
 from scoring.rubric import LoadedRubric
-from scoring.scorer import running_pilots, save_history, score_pilot
+from scoring.scorer import running_pilots, score_pilot
+from scoring.stored_breakdowns import save_score
 from scoring.window import load_pilot, local_day, local_midnight
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def rescore_due(conn: psycopg.Connection, rubric: LoadedRubric, now: datetime | 
                                 (pilot_id, day, rubric.rubric.version)).fetchone()
             if seen or as_of <= pilot.starts_at:
                 continue
-            save_history(conn, score_pilot(conn, pilot_id, rubric, as_of=as_of))
+            save_score(conn, score_pilot(conn, pilot_id, rubric, as_of=as_of))
             done.append(pilot_id)
         except PilotlabError as exc:
             log.warning("daily rescoring of %s skipped: %s", pilot_id, exc)

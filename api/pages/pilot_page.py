@@ -19,9 +19,7 @@ router = APIRouter()
 def pilot_page(request: Request, pilot_id: str, conn: ScoringDb) -> Response:
     pilot = pilot_query.pilot(conn, pilot_id)
     latest = pilot_query.latest_score(conn, pilot_id)
-    rows = ([] if latest is None else
-            scorecard.stored_score_rows(conn, pilot_id, request.app.state.scoring.rubric().rubric, latest.window_end,
-                                        latest.scored_at))
+    rows = [] if latest is None else scorecard.latest_rows(conn, pilot_id, request.app.state.scoring.rubric().rubric, latest)
     return render(request, "pilot.html", {"pilot": pilot, "latest": latest, "devices": rows,
                                           "qc_tests": scorecard.qc_tests(rows),
                                           "history": scorecard.history_plot(conn, pilot_id, pilot.timezone),

@@ -1,25 +1,22 @@
 """The pilot scorecard's figures: one row per device from the scoring breakdown (scoring.breakdown,
 as GET /pilots/{id}/score/devices gives it), and the score history as a plot's data.
 
-The per-device breakdown is computed for the window of the pilot's latest stored score, so the
-table and the stored verdict above it speak of the same days."""
+The per-device breakdown is the one stored with the pilot's latest stored score
+(scoring.stored_breakdowns), so the table and the stored verdict above it speak of the same days,
+and a view reads it rather than computing it (~0.75 s for 1,000 devices x 14 days)."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
 import psycopg
 
-from scoring import breakdown
-from scoring.ingest_counts import ingest_counts
-from scoring.lpwa import delivery_ratios
-from scoring.metrics import device_metrics
+from api.pages.pilot_query import LatestScore
+from scoring import stored_breakdowns
 from scoring.rubric import Rubric
-from scoring.window import load_pilot, pilot_window
+from scoring.stored_breakdowns import HistoryEntry
 
 HISTORY_SHOWN = 366
 
@@ -57,53 +54,18 @@ def _row(b: dict[str, Any]) -> DeviceRow:
         battery_ratio=battery["ratio"])
 
 
-class _Recent:
-    """The device rows of the last few stored scores shown, by (pilot, window end, when stored,
-    rubric): computing them costs ~0.75 s for 1,000 devices x 14 days (bench/pages.py), and they
-    change only when the pilot is scored again, which stores a new score."""
-
-    SIZE = 16
-
-    def __init__(self) -> None:
-        self._rows: OrderedDict[tuple[str, datetime, datetime, str], list[DeviceRow]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, datetime, datetime, str]) -> list[DeviceRow] | None:
-        with self._lock:
-            if key in self._rows:
-                self._rows.move_to_end(key)
-            return self._rows.get(key)
-
-    def put(self, key: tuple[str, datetime, datetime, str], rows: list[DeviceRow]) -> None:
-        with self._lock:
-            self._rows[key] = rows
-            while len(self._rows) > self.SIZE:
-                self._rows.popitem(last=False)
-
-
-_RECENT = _Recent()
-
-
-def stored_score_rows(conn: psycopg.Connection, pilot_id: str, rubric: Rubric, window_end: datetime,
-                      scored_at: datetime) -> list[DeviceRow]:
-    """device_rows for the stored score of `scored_at`, kept for the next views of the same score."""
-    key = (pilot_id, window_end, scored_at, rubric.version)
-    rows = _RECENT.get(key)
-    if rows is None:
-        rows = device_rows(conn, pilot_id, rubric, window_end)
-        _RECENT.put(key, rows)
-    return rows
-
-
-def device_rows(conn: psycopg.Connection, pilot_id: str, rubric: Rubric, window_end: datetime) -> list[DeviceRow]:
-    """Every scored device's breakdown up to `window_end`, from the daily summaries: the metrics
-    score_pilot computes, without what only a score needs (fleet pooling, daily counts, the
-    evidence digest)."""
-    pilot = load_pilot(conn, pilot_id)
-    scored = pilot_window(conn, pilot, rubric, window_end).scored
-    metrics = device_metrics(conn, rubric, scored, delivery_ratios(conn, scored), timezone=pilot.timezone,
-                             ingest=ingest_counts(conn, scored))
-    return [_row(breakdown.device(m, breakdown.HISTOGRAM)) for m in metrics]
+def latest_rows(conn: psycopg.Connection, pilot_id: str, rubric: Rubric, latest: LatestScore) -> list[DeviceRow]:
+    """The device rows of the pilot's latest stored score: its stored breakdowns (stored with the
+    score by the daily rescoring and `pilotlab score --save`). A score stored without them (before
+    migration 0026, or by a writer that keeps none) has them computed here, as they would have been
+    stored, and kept for the next views when `rubric` is the score's."""
+    entry = HistoryEntry(pilot_id, latest.scored_on, latest.rubric_version, latest.scored_at)
+    devices = stored_breakdowns.stored(conn, entry)
+    if devices is None:
+        devices = stored_breakdowns.computed(conn, pilot_id, rubric, latest.window_end)
+        if rubric.version == latest.rubric_version:
+            stored_breakdowns.keep(conn, entry, devices)
+    return [_row(b) for b in devices]
 
 
 def qc_tests(rows: list[DeviceRow]) -> list[str]:

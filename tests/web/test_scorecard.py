@@ -107,3 +107,20 @@ def test_records_are_listed_and_download_as_issued_and_as_bundles(browser: Brows
         row.get_by_role("link", name="bundle").click()
     assert bundle.value.suggested_filename.endswith(".bundle.json")
     assert json.loads(Path(bundle.value.path()).read_bytes())["record"] == issued.document.decode()  # the file, inside
+
+
+def test_a_score_stored_without_its_breakdowns_shows_the_same_table_computed_on_view_then_kept(
+        browser: Browser, site: Site, scored_pilot: dict[str, str]) -> None:
+    pilot = scored_pilot["pilot"]
+    browser.sign_in(site.key("reviewer"))
+    browser.open(f"/ui/pilots/{pilot}")
+    stored = browser.page.locator("[data-testid=devices]").inner_html()  # type: ignore[attr-defined]
+    with psycopg.connect(site.database_url, autocommit=True) as conn:  # as for a score stored before migration 0026
+        assert conn.execute("DELETE FROM score_device_breakdown WHERE pilot_id = %s", (pilot,)).rowcount == 1
+    browser.open(f"/ui/pilots/{pilot}")
+    assert browser.page.locator("[data-testid=devices]").inner_html() == stored  # type: ignore[attr-defined]
+    with psycopg.connect(site.database_url, autocommit=True) as conn:
+        kept = conn.execute("SELECT count(*) FROM score_device_breakdown b JOIN score_history h "
+                            "USING (pilot_id, scored_on, rubric_version) WHERE pilot_id = %s AND b.scored_at = h.scored_at",
+                            (pilot,)).fetchone()
+    assert kept == (1,)  # the next view reads it
