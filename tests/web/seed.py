@@ -66,9 +66,11 @@ def scored_day(database_url: str, firm_id: str, pilot_id: str) -> dict[str, str]
     """A completed one-day pilot (2024-01-01 UTC, shown in Seoul) of three env sensors claiming 365
     days of battery: `full` sends every minute with its battery draining, `gap` misses 12:00-14:00
     (120 of 1,440) and has one dead letter, `hot` reads 150 °C every 144th minute (10 readings).
-    Scored and stored, after an older stored score of 70 the day before. Their ids by name."""
+    Scored and stored with its device breakdowns as the daily rescoring stores them, after an older
+    stored score of 70 the day before. Their ids by name."""
     from scoring.rubric import load_rubric
-    from scoring.scorer import save_history, score_pilot
+    from scoring.scorer import score_pilot
+    from scoring.stored_breakdowns import save_score
 
     firm(database_url, firm_id, "Acme")
     ids = {"firm": firm_id, "pilot": pilot_id}
@@ -91,7 +93,7 @@ def scored_day(database_url: str, firm_id: str, pilot_id: str) -> dict[str, str]
                       pilot_id, ids["gap"]))
     score(database_url, pilot_id, date(2023, 12, 31), 70.0, "conditional", [], datetime(2024, 1, 1, tzinfo=UTC))
     with psycopg.connect(database_url, autocommit=True) as conn:
-        save_history(conn, score_pilot(conn, pilot_id, load_rubric()))
+        save_score(conn, score_pilot(conn, pilot_id, load_rubric()))
     return ids
 
 
