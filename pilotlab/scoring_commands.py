@@ -96,7 +96,8 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     from scoring.records import plain
     from scoring.rubric import load_rubric
     from scoring.schedule import CHECK_EVERY_S, rescore_due
-    from scoring.scorer import save_history, score_pilot, summary
+    from scoring.scorer import score_pilot, summary
+    from scoring.stored_breakdowns import save_score
     from store.connection import connect
 
     rubric = load_rubric(settings.rubric)
@@ -115,7 +116,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     with connect(url, autocommit=True) as conn:
         result = score_pilot(conn, args.pilot, rubric, as_of=args.as_of, progress=_progress)
         if args.save:
-            save_history(conn, result)
+            save_score(conn, result)
     elapsed = time.monotonic() - started
     found, devices = summary(result), plain(result.device_breakdowns())
     if args.json:
