@@ -71,7 +71,7 @@ def test_pilotlab_score_prints_the_breakdown_as_a_table_and_all_of_it_with_json(
     table = run("score", ingested_pilot.pilot_id, "--database-url", database_url)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].startswith(f"pilot {ingested_pilot.pilot_id}: score ") and "rubric v2" in lines[0]
+    assert lines[0].startswith(f"pilot {ingested_pilot.pilot_id}: score ") and "rubric v3" in lines[0]
     assert "  availability 470/480 = 0.9792 slots" in table.stdout
     assert "QC of 1410 delivered readings: 1403 pass, 0 suspect, 7 fail" in table.stdout
     assert "duplicates 3 dropped at ingest, 1 repeated device times; 4 rejected" in table.stdout
