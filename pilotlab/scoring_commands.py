@@ -40,7 +40,7 @@ def add_scoring_commands(commands: Any, service_flags: Callable[..., None],
     service_flags(score)
     score.add_argument("pilot", nargs="?", help="pilot id")
     score.add_argument("--as-of", type=_when, help="window end (RFC 3339); default: start of today in the pilot's time zone")
-    score.add_argument("--rubric", help="rubric YAML file (default: bundled scoring/rubrics/v2.yaml)")
+    score.add_argument("--rubric", help="rubric YAML file (default: bundled scoring/rubrics/v3.yaml)")
     score.add_argument("--json", action="store_true",
                        help="print the summary and every device's breakdown as JSON (default: a readable table)")
     score.add_argument("--save", action="store_true", help="also keep it as the day's score history entry")

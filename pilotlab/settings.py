@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65_535)
 
     # Scoring (scoring/): Ed25519 private key (PEM, PKCS#8) that signs reference records; a rubric
-    # file to use instead of the bundled scoring/rubrics/v1.yaml; daily rescoring in the API
+    # file to use instead of the bundled scoring/rubrics/v3.yaml; daily rescoring in the API
     signing_key: Path | None = None
     rubric: Path | None = None
     daily_rescoring: bool = False

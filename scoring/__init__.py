@@ -1,6 +1,6 @@
 """Pilot scoring: per-device metrics in SQL, fleet verdict from a versioned rubric, signed records.
 
-    rubric.py     the versioned YAML rubric and its validation (rubrics/v2.yaml; v1 still loads)
+    rubric.py     the versioned YAML rubric and its validation (rubrics/v3.yaml; v1 and v2 still load)
     window.py     which devices are scored, over which window
     declared.py   what each device's profile declares: complete readings, QC-tested metrics, battery
     quality.py    QARTOD flags per reading as SQL (held to ioos_qc.qartod in the tests)
@@ -13,6 +13,7 @@
     histogram.py  log-bucket histograms for mergeable latency / accuracy percentiles (1 %)
     latency.py    exact latency percentiles from the raw rows, for signed records
     lpwa.py       LPWA packet delivery ratio when the loss table exists
+    residents.py  residents' satisfaction from their feedback (rubric v3)
     fleet.py      pooled ratios, p10 device, gates, score and verdict
     evidence.py   daily counts in the pilot's time zone and the evidence digest
     signing.py    Ed25519 keys
