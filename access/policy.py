@@ -55,6 +55,7 @@ MANAGE = _rule(A, M)                   # a pilot's own settings and records
 PROVISION = _rule(A, M, P)             # devices, gateways, their links and credentials
 MATCH = _rule(A, D)                    # requirements and the firms that meet them
 READ_RECORD = _rule(A, M, F, R, D)     # one record: a department opens the records its matches link to
+PLAN = _rule(A, D)                     # the program's rolling plan beside what its pilots achieved
 
 RULES: dict[tuple[str, str], Rule] = {
     # service
@@ -126,6 +127,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/requirements"): MATCH,
     ("GET", "/requirements"): MATCH,
     ("GET", "/requirements/{requirement_id}/matches"): MATCH,
+    # the program's rolling plan (api.routes.plans): set by an admin, read beside what pilots achieved
+    ("PUT", "/plans/{year}"): ADMIN_ONLY,
+    ("GET", "/plans"): PLAN,
+    ("GET", "/plans/{year}"): PLAN,
+    ("GET", "/plans/{year}/csv"): PLAN,
     # the records' transparency log: hashes and sizes only (api.routes.transparency)
     ("GET", "/log/tree-head"): PUBLIC,
     ("GET", "/log/consistency"): PUBLIC,
@@ -181,6 +187,8 @@ PAGES: dict[tuple[str, str], Rule] = {
     ("POST", "/ui/devices/{device_id}/conformance/runs"): RULES[("POST", "/conformance/runs")],
     ("POST", "/ui/conformance/runs/{run_id}/finish"): RULES[("GET", "/conformance/runs/{run_id}")],  # its read finishes it
     ("GET", "/ui/conformance/reports/{report_id}"): RULES[("GET", "/conformance/reports/{report_id}")],
+    ("GET", "/ui/plan"): PLAN,                        # the year's plan beside what its pilots achieved
+    ("GET", "/ui/plan/csv"): PLAN,
     # residents' feedback (api.pages.feedback_*): the form a QR sticker opens is public; a pilot's feedback
     # reads as its scores; its sticker sheet (and a code's rotation) is for those who put stickers up; an
     # admin moderates comments

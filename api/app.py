@@ -94,6 +94,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     from api.routes import commands  # commands to smart switches (issue 18)
 
     app.include_router(commands.router)
+    from api.routes import plans  # the program's rolling plan (issue 18)
+
+    app.include_router(plans.router)
     auth.document_public_routes(app)
     from api import pages  # web pages, sign-in and the offline API docs (issue 16)
 

@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pilotlab.feedback_commands import add_feedback_commands  # `feedback purge`: residents' feedback (issue 18)
 
     add_feedback_commands(commands, _service_flags, _settings)
+    from pilotlab.plan_commands import add_plan_commands  # `plan`: the program's rolling plan (issue 18)
+
+    add_plan_commands(commands, _service_flags, _settings)
     return parser
 
 

@@ -9,7 +9,8 @@ docs' from the fastapi-offline package): the pages work with no internet. `insta
                    conformance runs (conformance_page.py), record files
                    (record_files.py), the public verification page (verify.py), residents'
                    feedback (feedback_form.py: public, a QR sticker's form; feedback_pages.py:
-                   a pilot's feedback and sticker sheet; moderation.py), static files;
+                   a pilot's feedback and sticker sheet; moderation.py), the program's rolling plan
+                   (plan_page.py), static files;
     /docs          the API's docs (Swagger UI), offline (docs.py);
     /              a redirect to the overview.
 
@@ -37,6 +38,7 @@ from api.pages import (
     overview,
     page_errors,
     pilot_page,
+    plan_page,
     record_files,
     signin,
     verify,
@@ -49,7 +51,7 @@ def install(app: FastAPI) -> None:
     pages.state = app.state  # the API's pool, settings and scoring keys, as its lifespan sets them
     page_errors.install(pages)
     for routes in (signin, overview, pilot_page, device_page, conformance_page, record_files, matching_page,
-                   verify, feedback_form, feedback_pages, moderation):
+                   plan_page, verify, feedback_form, feedback_pages, moderation):
         pages.include_router(routes.router)
     pages.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.mount(PREFIX, pages)

@@ -108,7 +108,7 @@ def world(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFac
 
 
 def _path(template: str, ids: dict[str, str], spare_key_id: str) -> str:
-    values = {"kind": "env_sensor", "channel": "telemetry", **ids, "key_id": spare_key_id}
+    values = {"kind": "env_sensor", "channel": "telemetry", "year": "2024", **ids, "key_id": spare_key_id}
     return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], template)
 
 
