@@ -1,7 +1,7 @@
 """Every device's breakdown of a stored daily score, kept beside it (table score_device_breakdown)
 so the scorecard reads one row instead of recomputing it from the day summaries: for a pilot of
-1,000 devices x 14 days, ~0.75 s to compute against ~0.05 s to read (bench/pages.py; the row is
-1.8 MB of JSON, 0.24 MB as stored).
+1,000 devices x 14 days, ~1 s to compute against ~0.03 s to read (bench/pages.py; the row is
+1.8 MB of JSON, 0.17 MB as stored).
 
 The breakdowns are scoring.breakdown's dicts in device id order, as JSON with times in UTC RFC 3339
 as scoring.records.plain writes them, but floats unrounded (and non-finite ones null): the page
@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb, set_json_loads
+from psycopg.types.json import Json, set_json_loads
 
 from scoring import breakdown
 from scoring.ingest_counts import ingest_counts
@@ -64,7 +64,7 @@ def keep(conn: psycopg.Connection, entry: HistoryEntry, devices: list[dict[str, 
         "WHERE pilot_id = %s AND scored_on = %s AND rubric_version = %s AND scored_at = %s "
         "ON CONFLICT (pilot_id, scored_on, rubric_version) DO UPDATE SET scored_at = EXCLUDED.scored_at, "
         "devices = EXCLUDED.devices WHERE score_device_breakdown.scored_at < EXCLUDED.scored_at",
-        (Jsonb(devices, dumps=_json), entry.pilot_id, entry.scored_on, entry.rubric_version, entry.scored_at))
+        (Json(devices, dumps=_json), entry.pilot_id, entry.scored_on, entry.rubric_version, entry.scored_at))
 
 
 def stored(conn: psycopg.Connection, entry: HistoryEntry) -> list[dict[str, Any]] | None:

@@ -3,7 +3,7 @@ as GET /pilots/{id}/score/devices gives it), and the score history as a plot's d
 
 The per-device breakdown is the one stored with the pilot's latest stored score
 (scoring.stored_breakdowns), so the table and the stored verdict above it speak of the same days,
-and a view reads it rather than computing it (~0.75 s for 1,000 devices x 14 days)."""
+and a view reads it rather than computing it (~1 s for 1,000 devices x 14 days)."""
 
 from __future__ import annotations
 
