@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import numpy as np
 import psycopg
 import pytest
@@ -108,6 +109,9 @@ def test_a_sticker_opens_the_form_and_a_rating_is_kept_without_the_residents_add
     [row] = _rows(site, pilot["pilot"])
     assert row[:6] == (pilot["sensor"], 4, "placement", "가로등 옆이라 잘 보여요 · easy to see", "pending", 32)
     assert address not in str(row[6]) and "2001:db8" not in str(row[6])
+    # a post from another site (no CSRF token and cookie of this form) is refused and stores nothing
+    forged = httpx.post(link, data={"rating": "1", "category": "other"}, headers={"X-Forwarded-For": "192.0.2.1"})
+    assert forged.status_code == 403 and len(_rows(site, pilot["pilot"])) == 1
 
 
 def test_responses_over_a_limit_get_429_and_a_clear_message_and_keep_what_was_typed(
