@@ -1,5 +1,5 @@
 """A simulated pilot with injected faults scores exactly the figures known by construction, under
-rubric v2: delivery (availability, completeness, outages) counts every reading that arrived, data
+the default rubric (v3, with v2's definitions of delivery and quality): delivery (availability, completeness, outages) counts every reading that arrived, data
 quality counts QC per test, and long runs of QC fails are quality incidents, not outages."""
 
 from __future__ import annotations
@@ -109,3 +109,21 @@ def test_rollups_give_the_raw_figures_of_the_faulty_pilot(db, rubric, faulty_pil
                     assert a == pytest.approx(b, rel=0.01)
                 else:
                     assert a == b, (s.device_id, field.name)
+
+
+def test_an_impossible_battery_level_fails_qc_and_stays_out_of_the_battery_trend(db, rubric, make_pilot):
+    """Rubric v3 holds battery_pct to 0..100 %: a reported 150 % is stored, fails QC, and the battery
+    trend reads only the valid readings (the level falls 0.001 % a minute: -1.44 % a day)."""
+    pilot = make_pilot(starts_at="2024-01-01Z", ends_at="2024-01-02Z")
+    device = pilot.device("battery")
+    pilot.series(device, "2024-01-01Z", 1440, 60,
+                 _values("55") + ", CASE WHEN i IN (600, 601) THEN 150 ELSE 100 - i * 0.001 END AS battery_pct")
+    _, m = _scored(db, rubric, pilot)
+    metrics = m[device]
+    assert metrics.qc_tests["battery_pct__gross"] == {"pass": 1438, "suspect": 0, "fail": 2, "not_evaluated": 0}
+    assert (metrics.delivered, metrics.qc_fail) == (1440, 2)
+    assert metrics.battery_slope_pct_per_day == pytest.approx(-1.44, rel=1e-9)
+    window = pilot_window(db, load_pilot(db, pilot.pilot_id), rubric.rubric, AS_OF)
+    raw = {r.device_id: r for r in raw_device_metrics(db, rubric.rubric, window.scored, {})}
+    assert raw[device].battery_slope_pct_per_day == pytest.approx(metrics.battery_slope_pct_per_day, rel=1e-12)
+    assert raw[device].qc_tests == metrics.qc_tests

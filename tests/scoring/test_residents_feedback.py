@@ -22,7 +22,7 @@ from tests.scoring.conftest import ENV_OK
 V3 = Path(__file__).parents[2] / "scoring" / "rubrics" / "v3.yaml"
 
 
-def test_rubric_v3_is_the_default_and_is_v2_with_a_residents_component() -> None:
+def test_rubric_v3_is_the_default_and_is_v2_with_residents_switch_commands_and_more_gross_ranges() -> None:
     v3, v2 = load_rubric(), load_rubric(version="2")
     assert (v3.source, v3.rubric.version) == ("v3.yaml", "3")
     assert v3.rubric.weights.residents == 0.10 and v3.rubric.residents is not None
@@ -30,6 +30,13 @@ def test_rubric_v3_is_the_default_and_is_v2_with_a_residents_component() -> None
     same = v3.rubric.model_dump(exclude={"version", "residents", "switch_commands"})  # the components v3 added
     same["weights"].pop("residents")
     same["weights"].pop("switch_commands")
+    # and the gross range of the measurements v2 left unchecked (an impossible value fails QC)
+    added = {"env_sensor": ["battery_pct"], "smart_switch": ["energy_wh"],
+             "location_tracker": ["altitude_m", "battery_pct", "lat", "lon"]}
+    for kind, metrics in added.items():
+        for metric in metrics:
+            spans = same["qc"][kind].pop(metric)
+            assert (spans["spike"], spans["rate_of_change"], spans["flat_line"]) == (None, None, None)
     assert same == v2.rubric.model_dump(exclude={"version"})
     assert v2.rubric.residents is None and v2.rubric.weights.residents == 0
 

@@ -38,7 +38,7 @@ def _latest(db, pilot_id: str) -> tuple[HistoryEntry, datetime]:
 
 def test_the_daily_rescoring_stores_every_devices_breakdown_as_computed_afresh(db, rubric, make_pilot):
     pilot = _two_day_pilot(make_pilot)
-    assert rescore_due(db, rubric, now=NOON_JAN_3) == [pilot.pilot_id]
+    assert pilot.pilot_id in rescore_due(db, rubric, now=NOON_JAN_3)  # with the other tests' running pilots
     entry, window_end = _latest(db, pilot.pilot_id)
 
     kept = stored_breakdowns.stored(db, entry)
