@@ -217,7 +217,7 @@ def _fetch(conn: psycopg.Connection, rubric: Rubric, batch: Batch) -> list[tuple
     context = context_size(rubric, kind, interval, tested)
     found: list[tuple[Run, summaries.Readings]] = []
     with conn.cursor(binary=True) as cur:
-        cur.execute(summaries.fetch_sql(kind, tested, context),
+        cur.execute(summaries.fetch_sql(kind, tested, context, any(r[0].declared is not None for r in runs)),
                     {"ids": [r[0].device.id for r in runs], "anchors": [r[0].start for r in runs],
                      "froms": [r[1] for r in runs], "tos": [r[2] for r in runs], "lims": [r[3] for r in runs]})
         for packed in cur:

@@ -70,18 +70,19 @@ def _packed(column: str) -> sql.Composable:
     return sql.SQL("coalesce({}::float8, 'NaN')").format(sql.Identifier(column))
 
 
-def fetch_sql(kind: str, tested: tuple[str, ...], context: int) -> sql.Composed:
+def fetch_sql(kind: str, tested: tuple[str, ...], context: int, versions: bool) -> sql.Composed:
     """One row per run (parameters ids/anchors/froms/tos/lims): the run's number, its device and
     ingest times, and a two-dimensional float8 array, a row per reading of seq, profile version
-    and the values (all NULL without readings). The readings are one range of the device's, from
+    (if `versions`: only a device with a profile needs it) and the values (all NULL without
+    readings). The readings are one range of the device's, from
     the C-th before d0 through the first at or after d1 (`unpack` sorts them and keeps C and 1 of
     those).
 
     What it costs PostgreSQL is mostly the aggregates' work per value: one range rather than three
     queries in a union, no ORDER BY (numpy sorts 26 k readings in a millisecond) and one array
     aggregate of a row array rather than one per column make it ~3x cheaper than the first form."""
-    values = sql.SQL(", ").join([sql.SQL("seq::float8"), sql.SQL("coalesce(profile_version, 0)::float8"),
-                                 *(_packed(c) for c in _columns(kind, tested))])
+    version = sql.SQL("coalesce(profile_version, 0)::float8" if versions else "0::float8")
+    values = sql.SQL(", ").join([sql.SQL("seq::float8"), version, *(_packed(c) for c in _columns(kind, tested))])
     return sql.SQL("""
 SELECT u.i, c.* FROM unnest(%(ids)s::text[], %(anchors)s::timestamptz[], %(froms)s::timestamptz[],
                             %(tos)s::timestamptz[], %(lims)s::timestamptz[]) WITH ORDINALITY AS u(device_id, ws, d0, d1, lim, i)
