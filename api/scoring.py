@@ -49,7 +49,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rescoring = DailyRescoring(lambda: connect(url, autocommit=True), app.state.scoring.rubric())
+        rescoring = DailyRescoring(lambda: connect(url, autocommit=True), app.state.scoring.rubric(),
+                                   settings.feedback_client_retention_days)
         async with inner(app):
             rescoring.start()
             try:

@@ -39,6 +39,7 @@ from pilotlab.settings import Settings
 SIMULATOR_SPEED = 20  # devices declare 30-60 s intervals: every 1.5-3 s at this speed
 API_START_TIMEOUT_S = 30.0
 SUPERVISE_POLL_S = 0.2
+DEMO_FIRST_SCORE_S, DEMO_SCORE_EVERY_S = 10.0, 60.0  # the demo's scorecard: its pilot scored and stored
 # Stop budget per step, in stop order; the sum stays under the promised 15 s.
 STOP_TIMEOUTS_S = {"simulator": 2.0, "ingest": 5.0, "api": 2.5, "broker": 2.0, "database": 2.5}
 
@@ -156,6 +157,7 @@ def _run(settings: Settings, devices_per_kind: int, broker: str, stack: _Stack) 
     stack.spawn("simulator", ["simulate", "--pilot", str(pilot.pilot_id), "--speed", str(SIMULATOR_SPEED)], env)
 
     _start_link_simulators(mqtt_url, str(pilot.pilot_id), stack)
+    _start_demo_scorer(database_url, str(pilot.pilot_id), Path(scoring_env["PILOTLAB_RUBRIC"]), stack)
 
     from api.pages.signin_links import demo_link  # the web pages (issue 16): a one-time link signs the admin in
 
@@ -334,6 +336,32 @@ def _start_link_simulators(mqtt_url: str, pilot_id: str, stack: _Stack) -> None:
                     lambda: run_lpwa(endpoint, devices, conditions, speed=1.0, stop=lpwa_stop))
     _thread_service(stack, "wifi gateway simulator", gateway_stop,
                     lambda: run_gateway(endpoint, gateway, 60 / SIMULATOR_SPEED, gateway_stop))
+
+
+def _start_demo_scorer(database_url: str, pilot_id: str, rubric_path: Path, stack: _Stack) -> None:
+    """Score the demo pilot now and then and store it as the daily rescoring would, so its
+    scorecard page has a score to show (a real pilot is scored once a day, after its day closes)."""
+    import psycopg
+
+    from pilotlab.errors import PilotlabError
+    from scoring.rubric import load_rubric
+    from scoring.scorer import score_pilot
+    from scoring.stored_breakdowns import save_score
+
+    rubric = load_rubric(rubric_path)
+    stop = threading.Event()
+
+    def run() -> None:
+        wait = DEMO_FIRST_SCORE_S
+        while not stop.wait(wait):
+            wait = DEMO_SCORE_EVERY_S
+            try:
+                with psycopg.connect(database_url, autocommit=True) as conn:
+                    save_score(conn, score_pilot(conn, pilot_id, rubric))
+            except (psycopg.Error, PilotlabError) as exc:
+                _say(f"scoring the demo pilot failed, trying again in {DEMO_SCORE_EVERY_S:.0f} s: {exc}", err=True)
+
+    _thread_service(stack, "demo scorer", stop, run)
 
 
 def _thread_service(stack: _Stack, name: str, stop: threading.Event, run: Callable[[], object]) -> None:

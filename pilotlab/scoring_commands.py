@@ -95,7 +95,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     from pilotlab.score_table import render
     from scoring.records import plain
     from scoring.rubric import load_rubric
-    from scoring.schedule import CHECK_EVERY_S, rescore_due
+    from scoring.schedule import CHECK_EVERY_S, daily_pass
     from scoring.scorer import score_pilot, summary
     from scoring.stored_breakdowns import save_score
     from store.connection import connect
@@ -105,7 +105,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     if args.daily:
         while True:
             with connect(url, autocommit=True) as conn:
-                scored = rescore_due(conn, rubric)
+                scored = daily_pass(conn, rubric, settings.feedback_client_retention_days)
             print(f"daily rescoring: {', '.join(scored) or 'nothing due'}", flush=True)
             if args.once:
                 return 0

@@ -11,7 +11,9 @@ Each pass scores every running pilot up to the start of its current local day (s
 of day D covers the pilot up to the end of D - 1) and skips pilots already scored for that day.
 Scoring first summarises any closed day that has no summary yet (scoring.daily), so the daily pass
 is also what builds each day's rollups, once, shortly after the day closes. Each score is stored
-with every device's breakdown (scoring.stored_breakdowns), which the scorecard page reads.
+with every device's breakdown (scoring.stored_breakdowns), which the scorecard page reads. Each
+pass also erases residents' client hashes past their retention (store.client_hashes), which a
+feedback submission does as well, so the retention holds when no resident sends anything.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from scoring.rubric import LoadedRubric
 from scoring.scorer import running_pilots, score_pilot
 from scoring.stored_breakdowns import save_score
 from scoring.window import load_pilot, local_day, local_midnight
+from store import client_hashes
 
 log = logging.getLogger(__name__)
 CHECK_EVERY_S = 600.0
@@ -53,12 +56,21 @@ def rescore_due(conn: psycopg.Connection, rubric: LoadedRubric, now: datetime | 
     return done
 
 
-class DailyRescoring:
-    """A daemon thread that calls `rescore_due` every CHECK_EVERY_S seconds until stopped."""
+def daily_pass(conn: psycopg.Connection, rubric: LoadedRubric, feedback_retention_days: int,
+               now: datetime | None = None) -> list[str]:
+    """Rescore what is due (rescore_due), then erase client hashes past their retention."""
+    scored = rescore_due(conn, rubric, now)
+    client_hashes.purge(conn, feedback_retention_days, now)
+    return scored
 
-    def __init__(self, connect: Callable[[], psycopg.Connection], rubric: LoadedRubric,
+
+class DailyRescoring:
+    """A daemon thread that runs the daily pass every CHECK_EVERY_S seconds until stopped."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection], rubric: LoadedRubric, feedback_retention_days: int,
                  every_s: float = CHECK_EVERY_S) -> None:
         self._connect, self._rubric, self._every_s = connect, rubric, every_s
+        self._retention_days = feedback_retention_days
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="daily-rescoring", daemon=True)
 
@@ -73,7 +85,7 @@ class DailyRescoring:
         while not self._stop.is_set():
             try:
                 with self._connect() as conn:
-                    scored = rescore_due(conn, self._rubric)
+                    scored = daily_pass(conn, self._rubric, self._retention_days)
                 if scored:
                     log.info("daily rescoring: %s", ", ".join(scored))
             except (psycopg.Error, PilotlabError) as exc:

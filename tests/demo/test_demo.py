@@ -256,6 +256,12 @@ def test_the_cli_in_another_terminal_uses_the_running_demos_services_rubric_and_
     assert verdict == {"valid": True, "reason": None, "pilot_id": "demo-pilot", "verdict": by_api["verdict"],
                        "score": by_api["score"], "issued_at": json.loads(document)["record"]["issued_at"]}
 
+    # the demo stores a score by itself (10 s after it starts, then every minute): its scorecard has one
+    deadline = time.monotonic() + 30
+    while not (history := _api_call(demo, "GET", "/pilots/demo-pilot/score/history")) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert isinstance(history, list) and history[0]["rubric_version"] == "1-demo", history
+
     demo.process.send_signal(signal.SIGINT)
     assert _assert_stops_within(demo, STOP_WITHIN_S) == 0
     after = cli("score", "demo-pilot")

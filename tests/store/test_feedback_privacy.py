@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
+from scoring.rubric import load_rubric
+from scoring.schedule import daily_pass
 from store import client_hashes
 from tests.cli.test_cli import run
 
@@ -48,8 +50,7 @@ def test_a_client_is_its_address_hashed_with_the_periods_salt_and_unrelated_acro
     assert client_hashes.client_hash(db, "198.51.100.7", DAYS, NOW + timedelta(days=DAYS)) != first
 
 
-def test_the_purge_erases_hashes_past_the_retention_and_the_salts_of_past_periods(
-        db: psycopg.Connection, unique_id: Callable[[str], str]) -> None:
+def _pilot_with_feedback_91_and_89_days_old(db: psycopg.Connection, unique_id: Callable[[str], str]) -> str:
     firm, pilot = unique_id("firm"), unique_id("pilot")
     db.execute("INSERT INTO firm (id, name) VALUES (%s, 'Acme')", (firm,))
     db.execute("INSERT INTO pilot (id, firm_id, name, site, starts_at) VALUES (%s, %s, 'Air', 'Old Town', %s)",
@@ -63,6 +64,12 @@ def test_the_purge_erases_hashes_past_the_retention_and_the_salts_of_past_period
                     hashlib.sha256(str(age).encode()).digest()))
     db.execute("INSERT INTO feedback_salt (period_start, salt) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                (PERIOD, b"\x01" * 32))
+    return pilot
+
+
+def test_the_purge_erases_hashes_past_the_retention_and_the_salts_of_past_periods(
+        db: psycopg.Connection, unique_id: Callable[[str], str]) -> None:
+    pilot = _pilot_with_feedback_91_and_89_days_old(db, unique_id)
     done = client_hashes.purge(db, DAYS, NOW)
     assert done.hashes_erased >= 1 and done.salts_dropped >= 1
     erased = db.execute("SELECT client_hash IS NULL FROM feedback WHERE pilot_id = %s ORDER BY submitted_at",
@@ -76,3 +83,13 @@ def test_the_purge_command_says_what_it_erased(database_url: str) -> None:
     result = run("feedback", "purge", "--database-url", database_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("feedback: erased ") and "older than 90 days" in result.stdout
+
+
+def test_the_daily_pass_purges_too_so_the_retention_holds_when_no_resident_writes(
+        db: psycopg.Connection, unique_id: Callable[[str], str]) -> None:
+    pilot = _pilot_with_feedback_91_and_89_days_old(db, unique_id)
+    daily_pass(db, load_rubric(), DAYS, NOW)
+    erased = db.execute("SELECT client_hash IS NULL FROM feedback WHERE pilot_id = %s ORDER BY submitted_at",
+                        (pilot,)).fetchall()
+    assert erased == [(True,), (False,)]
+    assert [r[0] for r in db.execute("SELECT period_start FROM feedback_salt")] == [PERIOD]
