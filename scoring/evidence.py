@@ -10,13 +10,11 @@ so a reviewer holding the same data can recompute it; a pilot whose switches wer
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from typing import Any
 
 import psycopg
-import rfc8785
 
+from scoring import canonical
 from scoring.window import DeviceWindow
 
 
@@ -41,21 +39,9 @@ def daily_counts_from_parts(parts: dict[str, list[dict[str, Any]]]) -> list[list
             for device in sorted(parts) for p in parts[device] for day, n in p["daily"] if n > 0]
 
 
-_PLAIN = re.compile(r'^[\x20-\x7e]*$')  # printable ASCII: RFC 8785 and json.dumps write it alike
-
-
-def _canonical_counts(counts: list[list[Any]]) -> bytes:
-    """RFC 8785 bytes of the daily counts ([str, str, int] rows, 90 k of them for a large pilot);
-    the rfc8785 package's pure-Python writer took 1 s on them, json's C writer gives the same bytes
-    for printable-ASCII strings and integers (held equal in tests/scoring/test_rollups.py)."""
-    if all(isinstance(n, int) and _PLAIN.match(d) and _PLAIN.match(day) for d, day, n in counts):
-        return json.dumps(counts, separators=(",", ":"), ensure_ascii=False).encode()
-    return rfc8785.dumps(counts)
-
-
 def evidence_digest(devices: list[dict[str, Any]], counts: list[list[Any]], commands: list[list[Any]] | None = None) -> str:
     # keys in RFC 8785 order: "commands" < "daily_counts" < "devices"
-    document = b'{"daily_counts":' + _canonical_counts(counts) + b',"devices":' + rfc8785.dumps(devices) + b"}"
+    document = b'{"daily_counts":' + canonical.dumps(counts) + b',"devices":' + canonical.dumps(devices) + b"}"
     if commands:
-        document = b'{"commands":' + rfc8785.dumps(commands) + b"," + document[1:]
+        document = b'{"commands":' + canonical.dumps(commands) + b"," + document[1:]
     return hashlib.sha256(document).hexdigest()
