@@ -338,6 +338,10 @@ def _store(conn: psycopg.Connection, digest: str, rows: list[dict[str, Any]]) ->
     text = copy_text.lines([copy_text.column([r["device_id"] for r in rows]), copy_text.column([digest] * len(rows)),
                             *(copy_text.column([r.get(c) for r in rows], c in _JSON) for c in columns[2:])])
     with conn.transaction():
+        # two scorers building the same device's days (API requests, the daily pass) take turns: the
+        # later one replaces the earlier one's rows instead of colliding with them on the primary key
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('scoring_day ' || d, 0)) "
+                     "FROM (SELECT DISTINCT unnest(%s::text[]) AS d ORDER BY 1) ids", ([r["device_id"] for r in rows],))
         conn.execute("DELETE FROM scoring_day s USING unnest(%s::text[], %s::timestamptz[]) AS u(device_id, day_start) "
                      "WHERE s.device_id = u.device_id AND s.rubric_digest = %s AND s.day_start = u.day_start",
                      ([r["device_id"] for r in rows], [r["day_start"] for r in rows], digest))

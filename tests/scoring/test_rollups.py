@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,6 +104,21 @@ def test_summaries_give_the_raw_metrics_across_midnights_outages_spikes_flat_lin
     rows = db.execute("SELECT count(*), count(DISTINCT day) FROM scoring_day WHERE device_id LIKE %s",
                       (f"{seoul_pilot.pilot_id}-%",)).fetchone()
     assert rows == (12, 4)  # 3 devices x 4 local days, stored once and reused
+
+
+def test_two_scorers_building_the_same_days_at_once_both_succeed_with_the_same_figures(database_url, rubric,
+                                                                                       seoul_pilot):
+    """The API and the daily pass may score one pilot together: the later builder replaces the
+    earlier one's days instead of colliding with them."""
+    def build() -> list[DeviceMetrics]:
+        with psycopg.connect(database_url, autocommit=True) as own:
+            window = pilot_window(own, load_pilot(own, seoul_pilot.pilot_id), rubric.rubric,
+                                  datetime.fromisoformat("2024-01-05T00:00+09:00"))
+            return device_metrics(own, rubric.rubric, window.scored, {}, timezone=SEOUL)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [f.result() for f in [pool.submit(build) for _ in range(4)]]
+    assert all(r == results[0] for r in results)
 
 
 def test_summaries_are_per_rubric_and_a_changed_rubric_gets_its_own(db, rubric, seoul_pilot):
