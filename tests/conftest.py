@@ -201,11 +201,8 @@ def database_url(make_database: Callable[[], str]) -> str:
 
 @pytest.fixture(scope="session")
 def mqtt_url(services_root: Path) -> Iterator[str]:
-    """PILOTLAB_TEST_MQTT_URL for the first (or only) test process; an embedded broker of its own
-    for another pytest-xdist process, whose ingest workers subscribe to every pilot's topics and
-    would otherwise take the first process's messages (dead letters of unknown devices there)."""
     url = os.environ.get("PILOTLAB_TEST_MQTT_URL")
-    if url and os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+    if url:
         yield url
         return
     from pilotlab.embedded.broker import EmbeddedBroker
