@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from devices.commands import parse_ack
 from devices.contract import ACK_LEVEL, COMMAND_LEVEL, ID_PATTERN, TOPIC_ROOT
 from ingest.handoff import Inbound
-from ingest.rows import DeviceLookup, Outputs, Sender, dead_letter
+from ingest.rows import DeviceLookup, Outputs, Sender, dead_letter, registered
 from pilotlab.errors import MessageRejected, RejectReason
 from store.commands import AckRow
 
@@ -59,11 +59,7 @@ class CommandTraffic:
             size = len(message.payload)
             if size > self._max_payload_bytes:
                 raise MessageRejected(RejectReason.PAYLOAD_TOO_LARGE, f"{size} bytes, the limit is {self._max_payload_bytes}")
-            device = lookup(device_id)
-            if device is None:
-                raise MessageRejected(RejectReason.UNKNOWN_DEVICE, f"device {device_id!r} is not registered")
-            if device.pilot_id != pilot_id:
-                raise MessageRejected(RejectReason.PILOT_MISMATCH, f"device {device_id!r} belongs to pilot {device.pilot_id!r}")
+            registered(lookup, pilot_id, device_id)
             ack = parse_ack(message.payload)
         except MessageRejected as rejected:
             out.dead.append(dead_letter(message, rejected.reason, rejected.detail, Sender(pilot_id, device_id)))

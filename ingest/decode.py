@@ -24,6 +24,7 @@ from ingest.rows import (
     Outputs,
     Sender,
     dead_letter,
+    registered,
     row_of,
 )
 from pilotlab.errors import MessageRejected, RejectReason
@@ -111,13 +112,7 @@ class Decoder:
         if size > self._max_payload_bytes:
             raise MessageRejected(RejectReason.PAYLOAD_TOO_LARGE,
                                   f"{size} bytes, the limit is {self._max_payload_bytes}")
-        device = lookup(address.device_id)
-        if device is None:
-            raise MessageRejected(RejectReason.UNKNOWN_DEVICE,
-                                  f"device {address.device_id!r} is not registered")
-        if device.pilot_id != address.pilot_id:
-            raise MessageRejected(RejectReason.PILOT_MISMATCH,
-                                  f"device {address.device_id!r} belongs to pilot {device.pilot_id!r}")
+        device = registered(lookup, address.pilot_id, address.device_id)
         ingest_time = datetime.fromtimestamp(message.received_at, UTC)
         if device.profile is not None:  # a native device's own JSON, if its profile maps this channel
             native = native_fields(device, address.channel, message.payload)

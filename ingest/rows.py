@@ -56,6 +56,16 @@ MAX_DETAIL_CHARS = 500
 DeviceLookup = Callable[[str], DeviceEntry | None]
 
 
+def registered(lookup: DeviceLookup, pilot_id: str, device_id: str) -> DeviceEntry:
+    """The registered device a message names, which must be of the pilot it names; else rejected."""
+    device = lookup(device_id)
+    if device is None:
+        raise MessageRejected(RejectReason.UNKNOWN_DEVICE, f"device {device_id!r} is not registered")
+    if device.pilot_id != pilot_id:
+        raise MessageRejected(RejectReason.PILOT_MISMATCH, f"device {device_id!r} belongs to pilot {device.pilot_id!r}")
+    return device
+
+
 class DeadLetter(NamedTuple):
     received_at: datetime
     topic: str

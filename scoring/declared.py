@@ -105,22 +105,22 @@ def _mask(kind: str, names: Iterable[str]) -> int:
     return sum(1 << bit for bit, m in enumerate(telemetry_measurements(kind)) if m in chosen)
 
 
+def version_masks(kind: str, declaration: Declaration | None) -> tuple[int, tuple[int | None, ...]]:
+    """The current version's mask (0 without a profile) and each version's, element v - 1 for
+    version v (None for a version that does not exist)."""
+    if declaration is None:
+        return 0, ()
+    by_version = dict(declaration.by_version)
+    return (_mask(kind, declaration.measurements),
+            tuple(_mask(kind, by_version[v]) if v in by_version else None for v in range(1, max(by_version, default=0) + 1)))
+
+
 def mask_params(kind: str, declarations: list[Declaration | None]) -> dict[str, list[object]]:
     """Per device, in order: `cmasks` (the current version's mask, 0 without a profile) and
     `vmasks` (an int[] literal, element v the mask of version v)."""
-    cmasks: list[object] = []
-    vmasks: list[object] = []
-    for declaration in declarations:
-        if declaration is None:
-            cmasks.append(0)
-            vmasks.append("{}")
-            continue
-        by_version = dict(declaration.by_version)
-        cmasks.append(_mask(kind, declaration.measurements))
-        top = max(by_version, default=0)
-        vmasks.append("{" + ",".join(str(_mask(kind, by_version[v])) if v in by_version else "NULL"
-                                     for v in range(1, top + 1)) + "}")
-    return {"cmasks": cmasks, "vmasks": vmasks}
+    masks = [version_masks(kind, d) for d in declarations]
+    return {"cmasks": [current for current, _ in masks],
+            "vmasks": ["{" + ",".join("NULL" if m is None else str(m) for m in versions) + "}" for _, versions in masks]}
 
 
 def _carried(kind: str, name: str) -> sql.Composable:

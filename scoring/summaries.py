@@ -285,10 +285,7 @@ class Masks:
 
 
 def masks(kind: str, declaration: declared.Declaration | None) -> Masks:
-    params = declared.mask_params(kind, [declaration])
-    text = str(params["vmasks"][0]).strip("{}")
-    versions = tuple(None if v == "NULL" else int(v) for v in text.split(",") if v)
-    return Masks(int(params["cmasks"][0]), versions)  # type: ignore[call-overload]
+    return Masks(*declared.version_masks(kind, declaration))
 
 
 def _required(version: np.ndarray, m: Masks) -> np.ndarray:

@@ -27,7 +27,7 @@ from ingest.adapters.events import GatewayReport
 from ingest.adapters.link_directory import LinkDirectory
 from ingest.handoff import Inbound
 from ingest.readings import reading_row
-from ingest.rows import DeviceLookup, Outputs, dead_letter
+from ingest.rows import DeviceLookup, Outputs, dead_letter, registered
 from pilotlab.errors import MessageRejected, RejectReason
 
 CHANNELS = ("batch", "gateway_status")
@@ -113,11 +113,7 @@ class WifiGatewayIntake:
             raise MessageRejected(RejectReason.INVALID_PAYLOAD, "device_id: 1-64 of [A-Za-z0-9_.-] required")
         if channel_name not in ("telemetry", "status", "event"):
             raise MessageRejected(RejectReason.INVALID_PAYLOAD, f"channel {channel_name!r} is not telemetry, status or event")
-        device = lookup(device_id)
-        if device is None:
-            raise MessageRejected(RejectReason.UNKNOWN_DEVICE, f"device {device_id!r} is not registered")
-        if device.pilot_id != pilot_id:
-            raise MessageRejected(RejectReason.PILOT_MISMATCH, f"device {device_id!r} belongs to pilot {device.pilot_id!r}")
+        device = registered(lookup, pilot_id, device_id)
         attached = self.directory.attached_gateway(device_id, gateway_id)
         if attached != gateway_id:
             raise MessageRejected(RejectReason.GATEWAY_NOT_ATTACHED,

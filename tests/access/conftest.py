@@ -20,11 +20,13 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import SecretStr
 
-from access import sync
+from access import credentials, sync
 from access.dynsec import DynsecClient
+from ingest.worker import IngestWorker
 from pilotlab.embedded.broker import EmbeddedBroker
-from pilotlab.settings import MqttEndpoint
+from pilotlab.settings import MqttEndpoint, Settings
 
 PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 ADMIN = ("pilotlab-admin", "admin-secret-for-tests")
@@ -159,3 +161,23 @@ def peer(secure_broker: SecureBroker) -> Iterator[Callable[..., Peer]]:
     yield connect
     for client in opened:
         client.close()
+
+
+@pytest.fixture
+def ingest(secure_broker: SecureBroker, database_url: str, db: psycopg.Connection,
+           unique_id: Callable[[str], str]) -> Iterator[IngestWorker]:
+    """A real ingest worker on the secure broker, with its worker account (username = client id)."""
+    settings = Settings(database_url=database_url, mqtt_url=secure_broker.url, share_group=unique_id("pilotlab-g"),
+                        session_expiry_s=60, batch_linger_ms=5)
+    [account] = credentials.issue_worker(db, settings)
+    with secure_broker.admin() as dynsec:
+        sync.sync(db, dynsec, {account.account.username: account.secret})
+    worker = IngestWorker(settings.model_copy(update={"mqtt_username": account.account.username,
+                                                      "mqtt_password": SecretStr(account.secret)}))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    assert worker.ready.wait(15), "ingest worker did not subscribe on the secure broker"
+    yield worker
+    stop.set()
+    thread.join(15)

@@ -3,7 +3,6 @@ registry by access.sync, and a real ingest worker connected with its own account
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -11,11 +10,9 @@ from datetime import UTC, datetime
 import orjson
 import psycopg
 import pytest
-from pydantic import SecretStr
 
 from access import credentials, sync
 from ingest.worker import IngestWorker
-from pilotlab.settings import Settings
 from tests.access.conftest import ADMIN, Peer, SecureBroker, requires_dynsec
 from tests.support import RegisteredPilot, count_rows, register_pilot, wait_until
 
@@ -35,26 +32,6 @@ def pilot(database_url: str, unique_id: Callable[[str], str]) -> RegisteredPilot
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
-
-
-@pytest.fixture
-def ingest(secure_broker: SecureBroker, database_url: str, db: psycopg.Connection,
-           unique_id: Callable[[str], str]) -> Iterator[IngestWorker]:
-    """A real ingest worker on the secure broker, with its worker account (username = client id)."""
-    settings = Settings(database_url=database_url, mqtt_url=secure_broker.url, share_group=unique_id("pilotlab-g"),
-                        session_expiry_s=60, batch_linger_ms=5)
-    [account] = credentials.issue_worker(db, settings)
-    with secure_broker.admin() as dynsec:
-        sync.sync(db, dynsec, {account.account.username: account.secret})
-    worker = IngestWorker(settings.model_copy(update={"mqtt_username": account.account.username,
-                                                      "mqtt_password": SecretStr(account.secret)}))
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    assert worker.ready.wait(15), "ingest worker did not subscribe on the secure broker"
-    yield worker
-    stop.set()
-    thread.join(15)
 
 
 def stored(database_url: str, device_id: str) -> int:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from pilotlab.settings import MqttEndpoint, Settings
-from tests.access.conftest import peer, secure_broker, synced  # noqa: F401  (shared fixtures)
+from tests.access.conftest import ingest, peer, secure_broker, synced  # noqa: F401  (shared fixtures)
 from tests.ingest.conftest import thread_worker, worker_settings  # noqa: F401  (shared fixtures)
 from tests.lpwa.conftest import lpwa, lpwa_sources, lpwa_worker  # noqa: F401  (shared fixtures)
 from tests.support import admin_headers, wait_until

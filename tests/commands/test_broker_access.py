@@ -4,8 +4,7 @@ read or acknowledge another's; the API's account sends commands and nothing else
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import orjson
 import psycopg
@@ -24,25 +23,6 @@ from tests.commands.conftest import SwitchPilot, send, settled
 from tests.support import admin_headers, wait_until
 
 pytestmark = [requires_dynsec, pytest.mark.mosquitto]
-
-
-@pytest.fixture
-def ingest(secure_broker: SecureBroker, database_url: str, db: psycopg.Connection,
-           unique_id: Callable[[str], str]) -> Iterator[IngestWorker]:
-    settings = Settings(database_url=database_url, mqtt_url=secure_broker.url, share_group=unique_id("pilotlab-g"),
-                        session_expiry_s=60, batch_linger_ms=5)
-    [account] = credentials.issue_worker(db, settings)
-    with secure_broker.admin() as dynsec:
-        sync.sync(db, dynsec, {account.account.username: account.secret})
-    worker = IngestWorker(settings.model_copy(update={"mqtt_username": account.account.username,
-                                                      "mqtt_password": SecretStr(account.secret)}))
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
-    assert worker.ready.wait(15), "ingest worker did not subscribe on the secure broker"
-    yield worker
-    stop.set()
-    thread.join(15)
 
 
 def test_a_switch_takes_and_acknowledges_its_own_commands_and_no_device_reads_or_acknowledges_anothers(
